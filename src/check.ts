@@ -1,0 +1,99 @@
+/**
+ * One check: a design at one configuration, explored exhaustively against
+ * the selected invariants, turned into verdicts. This is the library entry
+ * point the CLI, the matrix and the tests share.
+ */
+import { INVARIANTS } from './invariants/index.js';
+import type { Invariant } from './invariants/types.js';
+import { UsageError, type Config } from './model/config.js';
+import { buildModel, resolveConfig } from './model/system.js';
+import type { Design, Model } from './model/types.js';
+import { explore, type Progress, type SearchResult, type StopReason } from './explorers/exhaustive.js';
+import { counterexample, type Trace } from './explorers/trace.js';
+
+export type Verdict = 'holds' | 'violated' | 'unknown';
+
+export interface InvariantResult {
+  readonly invariant: string;
+  readonly verdict: Verdict;
+  /** For a violation: what was wrong, and the shortest counterexample. */
+  readonly message?: string;
+  readonly depth?: number;
+  readonly trace?: Trace;
+}
+
+export interface CheckReport {
+  readonly design: string;
+  readonly config: Config;
+  readonly complete: boolean;
+  readonly stoppedBy: StopReason;
+  readonly states: number;
+  readonly transitions: number;
+  readonly depth: number;
+  readonly seconds: number;
+  readonly statesPerSecond: number;
+  readonly bytesPerState: number;
+  readonly results: readonly InvariantResult[];
+}
+
+export interface CheckOptions {
+  readonly config?: Partial<Config>;
+  /** Invariant ids; default: every invariant that applies to the configuration. */
+  readonly invariants?: readonly string[];
+  readonly maxStates?: number;
+  readonly maxSeconds?: number;
+  readonly onProgress?: (p: Progress) => void;
+  /** Rebuild counterexample traces (default true). */
+  readonly traces?: boolean;
+}
+
+export function selectInvariants(cfg: Config, ids: readonly string[] | undefined): Invariant[] {
+  if (ids === undefined || ids.length === 0) return INVARIANTS.filter((i) => i.applies(cfg));
+  return ids.map((id) => {
+    const inv = INVARIANTS.find((i) => i.id === id);
+    if (inv === undefined) throw new UsageError(`unknown invariant '${id}': accepted ${INVARIANTS.map((i) => i.id).join(', ')}`);
+    if (!inv.applies(cfg)) throw new UsageError(`invariant '${id}' says nothing in this configuration: it ${inv.notApplicable ?? 'does not apply'}`);
+    return inv;
+  });
+}
+
+export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, traces = true): InvariantResult[] {
+  return invs.map((inv) => {
+    const v = r.violations.get(inv.id);
+    if (v !== undefined) {
+      return {
+        invariant: inv.id,
+        verdict: 'violated',
+        message: v.message,
+        depth: v.depth,
+        ...(traces ? { trace: counterexample(m, r, v) } : {}),
+      };
+    }
+    return { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' };
+  });
+}
+
+export function check(design: Design, opts: CheckOptions = {}): CheckReport {
+  const cfg = resolveConfig(design, opts.config);
+  const invs = selectInvariants(cfg, opts.invariants);
+  const m = buildModel(design, cfg);
+  const r = explore(m, {
+    invariants: invs,
+    ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
+    ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
+    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+  });
+  return {
+    design: design.id,
+    config: cfg,
+    complete: r.complete,
+    stoppedBy: r.stoppedBy,
+    states: r.states,
+    transitions: r.transitions,
+    depth: r.depth,
+    seconds: r.seconds,
+    statesPerSecond: r.seconds > 0 ? r.states / r.seconds : 0,
+    bytesPerState: r.bytes / r.states,
+    results: verdicts(m, invs, r, opts.traces ?? true),
+  };
+}

@@ -1,0 +1,318 @@
+/**
+ * The command line: parse, call the library, print, set the exit code.
+ *
+ *   0  every checked invariant holds and the search was complete
+ *   1  a violation was found (matrix: a verdict differs from the expected one)
+ *   2  usage or input error
+ *   3  incomplete: a budget was hit and no violation was found
+ */
+import { match } from 'ts-pattern';
+import { check, type CheckReport } from './check.js';
+import { INVARIANTS } from './invariants/index.js';
+import { HOST_MODES, POISON_MODES, UsageError, describeConfig, type Config } from './model/config.js';
+import { DESIGNS, findDesign } from './model/designs/index.js';
+import { resolveConfig } from './model/system.js';
+import type { Progress } from './explorers/exhaustive.js';
+import { runMatrix, overridesText, type MatrixRow } from './matrix.js';
+import { formatCheck, num, secs } from './report/format.js';
+
+const HELP = `hintcheck: a model checker for free page hinting between a Linux guest and its host
+
+usage:
+  hintcheck check --design <id> [options]   explore one design, print a verdict per invariant
+  hintcheck matrix [--json] [--progress]     every design at its declared bounds, against expectations
+  hintcheck list                             designs, host modes and invariants
+
+check options:
+  --design <id>          design to check (see 'hintcheck list')
+  --cpus N               vCPU threads (1-6)
+  --pages N              base pages (a multiple of 2^max-order, up to 32)
+  --max-order K          largest buddy order (0-4)
+  --report-order R       smallest order a hint covers (0..K; stands in for pageblock_order)
+  --capacity C           blocks per report batch (1-8)
+  --poison off|on|init-on-free
+  --host dontneed|madv-free|poison-on-fault|skip-if-poisoned
+  --invariant <id>       check only this invariant (repeatable)
+  --max-states N         stop after N distinct states (verdicts not reached: unknown)
+  --max-seconds S        stop after S seconds (verdicts not reached: unknown)
+  --json                 print one JSON object instead of text
+  --progress             print progress to stderr even when it is not a terminal
+
+exit codes: 0 all hold (complete search), 1 violation, 2 usage error, 3 incomplete`;
+
+type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
+
+const CHECK_FLAGS: Record<string, FlagKind> = {
+  '--design': 'string',
+  '--cpus': 'int',
+  '--pages': 'int',
+  '--max-order': 'int',
+  '--report-order': 'int',
+  '--capacity': 'int',
+  '--poison': 'string',
+  '--host': 'string',
+  '--invariant': 'list',
+  '--max-states': 'int',
+  '--max-seconds': 'number',
+  '--json': 'bool',
+  '--progress': 'bool',
+};
+
+const MATRIX_FLAGS: Record<string, FlagKind> = {
+  '--json': 'bool',
+  '--progress': 'bool',
+  '--max-seconds': 'number',
+};
+
+type Parsed = Record<string, string | number | boolean | string[]>;
+
+function parseFlags(cmd: string, argv: readonly string[], spec: Record<string, FlagKind>): Parsed {
+  const out: Parsed = {};
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const kind = spec[arg];
+    if (kind === undefined) {
+      throw new UsageError(`${cmd}: unknown option '${arg}': accepted ${Object.keys(spec).join(', ')}`);
+    }
+    if (kind === 'bool') {
+      if (value !== undefined) throw new UsageError(`${cmd}: ${arg} takes no value`);
+      out[arg] = true;
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`${cmd}: ${arg} needs a value`);
+      value = argv[++i];
+    }
+    out[arg] = match(kind)
+      .with('string', () => value!)
+      .with('list', () => [...((out[arg] as string[] | undefined) ?? []), value!])
+      .with('int', () => {
+        if (!/^\d+$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a whole number`);
+        return Number(value);
+      })
+      .with('number', () => {
+        if (!/^\d+(\.\d+)?$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a number of seconds`);
+        return Number(value);
+      })
+      .exhaustive();
+  }
+  return out;
+}
+
+function configOverrides(p: Parsed): Partial<Config> {
+  const o: Record<string, unknown> = {};
+  const map: Record<string, keyof Config> = {
+    '--cpus': 'cpus', '--pages': 'pages', '--max-order': 'maxOrder', '--report-order': 'reportOrder',
+    '--capacity': 'capacity', '--poison': 'poison', '--host': 'host',
+  };
+  for (const [flag, key] of Object.entries(map)) if (p[flag] !== undefined) o[key] = p[flag];
+  if (o.poison !== undefined && !(POISON_MODES as readonly string[]).includes(o.poison as string)) {
+    throw new UsageError(`--poison ${String(o.poison)} is unknown: accepted ${POISON_MODES.join(', ')}`);
+  }
+  if (o.host !== undefined && !(HOST_MODES as readonly string[]).includes(o.host as string)) {
+    throw new UsageError(`--host ${String(o.host)} is unknown: accepted ${HOST_MODES.join(', ')}`);
+  }
+  return o as Partial<Config>;
+}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  errIsTty: boolean;
+}
+
+function progressPrinter(io: Io, enabled: boolean, label = ''): ((p: Progress) => void) | undefined {
+  if (!enabled) return undefined;
+  return (p) => {
+    const rate = p.seconds > 0 ? p.states / p.seconds : 0;
+    const line = `${label}states ${num(p.states)} (${num(rate)}/s), transitions ${num(p.transitions)}, queue ${num(p.queue)}, depth ${p.depth}, ${secs(p.seconds)} s`;
+    io.err(io.errIsTty ? `\r\x1b[K${line}` : `${line}\n`);
+  };
+}
+
+function exitCode(r: CheckReport): number {
+  if (r.results.some((x) => x.verdict === 'violated')) return 1;
+  if (!r.complete) return 3;
+  return 0;
+}
+
+function runCheck(argv: readonly string[], io: Io): number {
+  const p = parseFlags('check', argv, CHECK_FLAGS);
+  if (p['--design'] === undefined) {
+    throw new UsageError(`check: --design is required: accepted ${DESIGNS.map((d) => d.id).join(', ')}`);
+  }
+  const design = findDesign(p['--design'] as string);
+  const showProgress = Boolean(p['--progress']) || io.errIsTty;
+  const report = check(design, {
+    config: configOverrides(p),
+    invariants: (p['--invariant'] as string[] | undefined) ?? [],
+    ...(p['--max-states'] !== undefined ? { maxStates: p['--max-states'] as number } : {}),
+    ...(p['--max-seconds'] !== undefined ? { maxSeconds: p['--max-seconds'] as number } : {}),
+    ...(showProgress ? { onProgress: progressPrinter(io, true)! } : {}),
+  });
+  if (showProgress && io.errIsTty) io.err('\r\x1b[K');
+  if (p['--json']) {
+    io.out(JSON.stringify({
+      design: report.design,
+      config: report.config,
+      complete: report.complete,
+      stoppedBy: report.stoppedBy,
+      states: report.states,
+      transitions: report.transitions,
+      depth: report.depth,
+      seconds: Number(report.seconds.toFixed(3)),
+      statesPerSecond: Math.round(report.statesPerSecond),
+      bytesPerState: Number(report.bytesPerState.toFixed(1)),
+      results: report.results.map((r) => ({
+        invariant: r.invariant,
+        verdict: r.verdict,
+        ...(r.message !== undefined ? { message: r.message } : {}),
+        ...(r.depth !== undefined ? { depth: r.depth } : {}),
+        ...(r.trace !== undefined
+          ? { trace: r.trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, changes: s.changes, summary: s.summary })) }
+          : {}),
+      })),
+    }, null, 2) + '\n');
+  } else {
+    io.out(formatCheck(report, design.title) + '\n');
+  }
+  return exitCode(report);
+}
+
+function runList(argv: readonly string[], io: Io): number {
+  parseFlags('list', argv, {});
+  const lines: string[] = ['designs:'];
+  const w = Math.max(...DESIGNS.map((d) => d.id.length));
+  for (const d of DESIGNS) lines.push(`  ${d.id.padEnd(w)}  ${d.title}`);
+  lines.push('', 'host modes (--host):');
+  const hostDoc: Record<(typeof HOST_MODES)[number], string> = {
+    dontneed: 'MADV_DONTNEED: a discarded page reads zero at its next touch',
+    'madv-free': 'MADV_FREE: a discarded page reads its old content, or zero if the host reclaimed it',
+    'poison-on-fault': 'a discarded page faults in filled with the guest\'s poison value',
+    'skip-if-poisoned': 'QEMU: no discard at all when the guest reports a non-zero poison value',
+  };
+  for (const h of HOST_MODES) lines.push(`  ${h.padEnd(16)}  ${hostDoc[h]}`);
+  lines.push('', 'poison modes (--poison): ' + POISON_MODES.join(', '));
+  lines.push('', 'invariants (--invariant):');
+  const iw = Math.max(...INVARIANTS.map((i) => i.id.length));
+  for (const i of INVARIANTS) lines.push(`  ${i.number}. ${i.id.padEnd(iw)}  ${i.title}`);
+  io.out(lines.join('\n') + '\n');
+  return 0;
+}
+
+const SHORT: Record<string, string> = {
+  'no-hint-under-zone-lock': '1 lock',
+  'no-reuse-while-hinting': '2 reuse',
+  'poison-reads-back': '3 poison',
+  'allocator-conservation': '4 alloc',
+  'no-missed-hints': '5 missed',
+};
+
+function cell(row: MatrixRow, inv: string): string {
+  const r = row.report.results.find((x) => x.invariant === inv);
+  if (r === undefined) return '-';
+  const text = match(r.verdict)
+    .with('holds', () => 'holds')
+    .with('violated', () => `viol@${r.depth}`)
+    .with('unknown', () => 'unknown')
+    .exhaustive();
+  return row.expected[inv] === r.verdict ? text : `${text}!`;
+}
+
+function runMatrixCmd(argv: readonly string[], io: Io): number {
+  const p = parseFlags('matrix', argv, MATRIX_FLAGS);
+  const showProgress = Boolean(p['--progress']) || io.errIsTty;
+  const json = Boolean(p['--json']);
+  const invs = INVARIANTS.map((i) => i.id);
+  const dw = Math.max(...DESIGNS.map((d) => d.id.length));
+  const cw = Math.max(8, ...DESIGNS.flatMap((d) => d.expect.map((e) => overridesText(e.config ?? {}).length)));
+  const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${invs.map((i) => SHORT[i].padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}`;
+  if (!json) {
+    io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; ! marks an unexpected verdict)\n\n');
+    io.out(header + '\n');
+  }
+  const t0 = performance.now();
+  const rows = runMatrix({
+    ...(p['--max-seconds'] !== undefined ? { maxSeconds: p['--max-seconds'] as number } : {}),
+    ...(showProgress ? { onProgress: (label: string, pr: Progress) => progressPrinter(io, true, `${label}: `)!(pr) } : {}),
+    onRow: (row) => {
+      if (showProgress && io.errIsTty) io.err('\r\x1b[K');
+      if (json) return;
+      const cells = invs.map((i) => cell(row, i).padEnd(9)).join(' ');
+      io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}\n`);
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const mismatches = rows.flatMap((r) => r.mismatches);
+  const incomplete = rows.filter((r) => !r.report.complete && r.report.stoppedBy !== 'all-violated');
+  if (json) {
+    io.out(JSON.stringify({
+      seconds: Number(seconds.toFixed(3)),
+      ok: mismatches.length === 0,
+      mismatches,
+      rows: rows.map((r) => ({
+        design: r.design,
+        config: r.report.config,
+        overrides: r.overrides,
+        why: r.why,
+        complete: r.report.complete,
+        states: r.report.states,
+        transitions: r.report.transitions,
+        depth: r.report.depth,
+        seconds: Number(r.report.seconds.toFixed(3)),
+        results: r.report.results.map((x) => ({
+          invariant: x.invariant,
+          verdict: x.verdict,
+          expected: r.expected[x.invariant],
+          ...(x.depth !== undefined ? { depth: x.depth } : {}),
+          ...(x.message !== undefined ? { message: x.message } : {}),
+        })),
+      })),
+    }, null, 2) + '\n');
+  } else {
+    const bounds = new Map<string, string>();
+    for (const r of rows) if (!bounds.has(r.design)) bounds.set(r.design, describeConfig(resolveConfig(findDesign(r.design))));
+    io.out('\ndefault bounds:\n');
+    for (const [d, b] of bounds) io.out(`  ${d.padEnd(dw)}  ${b}\n`);
+    io.out(`\n${rows.length} checks in ${secs(seconds)} s: `);
+    if (mismatches.length === 0) io.out('every verdict as expected\n');
+    else io.out(`${mismatches.length} verdict${mismatches.length === 1 ? '' : 's'} differ from the expected:\n${mismatches.map((m) => `  ${m}`).join('\n')}\n`);
+    if (incomplete.length > 0) io.out(`${incomplete.length} search${incomplete.length === 1 ? ' was' : 'es were'} cut short by the time budget\n`);
+  }
+  if (mismatches.length > 0) return 1;
+  return incomplete.length > 0 ? 3 : 0;
+}
+
+export async function main(argv: readonly string[], io: Io = {
+  out: (s) => process.stdout.write(s),
+  err: (s) => process.stderr.write(s),
+  errIsTty: Boolean(process.stderr.isTTY),
+}): Promise<number> {
+  try {
+    const cmd = argv.length > 0 ? argv[0] : undefined;
+    const rest = argv.slice(1);
+    return match(cmd)
+      .with('check', () => runCheck(rest, io))
+      .with('list', () => runList(rest, io))
+      .with('matrix', () => runMatrixCmd(rest, io))
+      .with('help', '--help', '-h', undefined, () => {
+        io.out(HELP + '\n');
+        return cmd === undefined ? 2 : 0;
+      })
+      .otherwise(() => {
+        throw new UsageError(`unknown command '${cmd}': accepted check, matrix, list, help`);
+      });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`hintcheck: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * 4. allocator-conservation.
+ *
+ * The buddy allocator's own laws: every base page is in exactly one place
+ * (allocated to exactly one vCPU, in exactly one free block on exactly one
+ * list, isolated by the hint engine, or in merge limbo), free blocks are
+ * aligned heads followed by their tail pages, PageReported sits only on free
+ * heads, and free_area[order].nr_free counts the blocks on each list. A hint
+ * engine takes pages off the lists and puts them back behind the
+ * allocator's back; a slip there loses memory or hands one page out twice.
+ */
+import { ALLOCATED, FREE_HEAD, FREE_TAIL, ISOLATED_TAIL, LIMBO, OWNERS } from '../model/allocator.js';
+import type { Model, State } from '../model/types.js';
+import { holdsBlock } from '../model/vcpu.js';
+import type { Invariant } from './types.js';
+
+/** `cover` is one byte of scratch per page, owned by the caller. */
+export function conservation(m: Model, s: State, cover: Uint8Array): string | null {
+  const f = m.f;
+  const n = m.cfg.pages;
+  cover.fill(0);
+  for (let c = 0; c < m.cfg.cpus; c++) {
+    if (!holdsBlock(m, s, c)) continue;
+    const head = s[f.vHead + c];
+    const size = 1 << s[f.vOrder + c];
+    if (head % size !== 0 || head + size > n) return `vcpu${c} holds a misaligned block at page ${head}, order ${s[f.vOrder + c]}`;
+    for (let p = head; p < head + size; p++) {
+      if (cover[p]) return `page ${p} is held by vcpu${c} and by another vCPU`;
+      cover[p] = 1;
+      if (s[f.owner + p] !== ALLOCATED) return `page ${p} is in vcpu${c}'s block but is ${OWNERS[s[f.owner + p]]}`;
+    }
+  }
+  for (let p = 0; p < n; p++) {
+    const owner = s[f.owner + p];
+    if (s[f.reported + p] && owner !== FREE_HEAD) return `page ${p} is ${OWNERS[owner]} but carries PageReported`;
+    if (owner === ALLOCATED) {
+      if (!cover[p]) return `page ${p} is allocated but no vCPU holds it`;
+      continue;
+    }
+    if (owner === LIMBO) {
+      cover[p] = 1;
+      continue;
+    }
+    if (owner === FREE_TAIL || owner === ISOLATED_TAIL) {
+      if (!cover[p]) return `page ${p} is a ${OWNERS[owner]} page outside any block`;
+      continue;
+    }
+    const order = s[f.order + p];
+    const size = 1 << order;
+    if (p % size !== 0 || p + size > n) return `page ${p} heads a misaligned ${OWNERS[owner]} block of order ${order}`;
+    if (cover[p]) return `page ${p} heads a block inside another block`;
+    cover[p] = 1;
+    const tail = owner === FREE_HEAD ? FREE_TAIL : ISOLATED_TAIL;
+    for (let q = p + 1; q < p + size; q++) {
+      if (s[f.owner + q] !== tail) return `page ${q} lies in the order-${order} ${OWNERS[owner]} block at page ${p} but is ${OWNERS[s[f.owner + q]]}`;
+      cover[q] = 1;
+    }
+  }
+  for (let o = 0; o <= m.cfg.maxOrder; o++) {
+    let listed = 0;
+    for (let p = 0; p < n; p++) if (s[f.owner + p] === FREE_HEAD && s[f.order + p] === o) listed++;
+    if (listed !== s[f.nrFree + o]) {
+      return `free_area[${o}].nr_free is ${s[f.nrFree + o]} but ${listed} block${listed === 1 ? ' is' : 's are'} on the list`;
+    }
+  }
+  return null;
+}
+
+
+export const allocatorConservation: Invariant = {
+  id: 'allocator-conservation',
+  number: 4,
+  title: 'Every page is in exactly one place; free counts agree with the lists',
+  why: 'A hint engine moves pages off and back onto the free lists; a slip loses memory or gives one page to two owners.',
+  applies: () => true,
+  bind: (m) => {
+    const cover = new Uint8Array(m.cfg.pages);
+    return { state: (s) => conservation(m, s, cover) };
+  },
+};

@@ -1,0 +1,23 @@
+import { UsageError } from '../model/config.js';
+import { allocatorConservation } from './allocator-conservation.js';
+import { noHintUnderZoneLock } from './no-hint-under-zone-lock.js';
+import { noMissedHints } from './no-missed-hints.js';
+import { noReuseWhileHinting } from './no-reuse-while-hinting.js';
+import { poisonReadsBack } from './poison-reads-back.js';
+import type { Invariant } from './types.js';
+
+export type { Checks, Invariant } from './types.js';
+
+export const INVARIANTS: readonly Invariant[] = [
+  noHintUnderZoneLock,
+  noReuseWhileHinting,
+  poisonReadsBack,
+  allocatorConservation,
+  noMissedHints,
+];
+
+export function findInvariant(id: string): Invariant {
+  const inv = INVARIANTS.find((i) => i.id === id);
+  if (inv === undefined) throw new UsageError(`unknown invariant '${id}': accepted ${INVARIANTS.map((i) => i.id).join(', ')}`);
+  return inv;
+}

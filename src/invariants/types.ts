@@ -1,0 +1,27 @@
+import type { Config } from '../model/config.js';
+import type { Action, Model, State } from '../model/types.js';
+
+/**
+ * A named property. `state` is checked on every distinct state when it is
+ * first reached; `edge` on every transition taken, with the transient events
+ * of the step in `after`. Both return null when the property holds and one
+ * sentence saying what is wrong when it does not.
+ */
+export interface Checks {
+  readonly state?: (s: State) => string | null;
+  readonly edge?: (before: State, after: State, action: Action) => string | null;
+}
+
+export interface Invariant {
+  readonly id: string;
+  /** The project's invariant number (1-5). */
+  readonly number: number;
+  readonly title: string;
+  /** Why it matters, for `hintcheck list` and the docs. */
+  readonly why: string;
+  /** Whether the property says anything in this configuration. */
+  readonly applies: (cfg: Config) => boolean;
+  /** Why it does not apply, when it does not. */
+  readonly notApplicable?: string;
+  readonly bind: (m: Model) => Checks;
+}

@@ -1,0 +1,149 @@
+/**
+ * The guest's buddy allocator for one zone, as mm/page_alloc.c keeps it.
+ *
+ * Each base page records where it is: allocated to a vCPU, the head or a tail
+ * page of a free block on free_area[order], the head or a tail page of a
+ * block isolated by a hint engine, or in merge limbo (taken off the lists in
+ * the middle of __free_one_page). Free heads carry PageReported. The free
+ * lists themselves are the set of free heads per order: their order on the
+ * list is abstracted, so an allocation or an isolation may take any block of
+ * the order it looks at, which covers every list order the kernel could have.
+ * nr_free[order] is kept as the kernel keeps it, separately, so that a design
+ * that forgets to account can be caught.
+ *
+ * Every function here assumes zone->lock is held by the actor whose step
+ * calls it; none of them is a step of its own.
+ */
+import type { Config } from './config.js';
+import type { FieldDecl } from './layout.js';
+import type { Model, State } from './types.js';
+
+export const OWNERS = ['allocated', 'free-head', 'free-tail', 'isolated-head', 'isolated-tail', 'limbo'] as const;
+export const ALLOCATED = 0;
+export const FREE_HEAD = 1;
+export const FREE_TAIL = 2;
+export const ISOLATED_HEAD = 3;
+export const ISOLATED_TAIL = 4;
+export const LIMBO = 5;
+
+export function pageFields(cfg: Config): Record<string, FieldDecl> {
+  return {
+    owner: { domain: OWNERS, doc: 'where the base page is: allocated, in a free block, isolated by the hint engine, or in merge limbo' },
+    order: { domain: { max: cfg.maxOrder }, doc: 'order of the block this page heads (free or isolated heads; 0 elsewhere)' },
+    reported: { domain: 'bool', doc: 'PageReported: set on a free head by page_reporting_drain(), cleared by del_page_from_free_list()' },
+  };
+}
+
+export function freeAreaFields(cfg: Config): Record<string, FieldDecl> {
+  return {
+    nrFree: { domain: { max: cfg.pages }, count: cfg.maxOrder + 1, doc: 'free_area[order].nr_free' },
+  };
+}
+
+/** Booted zone: every page free, in blocks of the largest order. */
+export function initFreeArea(m: Model, s: State): void {
+  const f = m.f;
+  const size = 1 << m.cfg.maxOrder;
+  for (let head = 0; head < m.cfg.pages; head += size) addToFreeList(m, s, head, m.cfg.maxOrder);
+  for (let o = 0; o < m.cfg.maxOrder; o++) s[f.nrFree + o] = 0;
+}
+
+/** Whether `head` heads a free block of exactly `order`. */
+export function isFreeHead(m: Model, s: State, head: number, order: number): boolean {
+  return s[m.f.owner + head] === FREE_HEAD && s[m.f.order + head] === order;
+}
+
+/** Smallest order >= `order` whose free list is non-empty, or -1 (what __rmqueue_smallest() walks). */
+export function smallestFreeOrder(m: Model, s: State, order: number): number {
+  const f = m.f;
+  let best = -1;
+  for (let p = 0; p < m.cfg.pages; p++) {
+    if (s[f.owner + p] !== FREE_HEAD) continue;
+    const o = s[f.order + p];
+    if (o >= order && (best < 0 || o < best)) best = o;
+  }
+  return best;
+}
+
+/** add_to_free_list(): the block becomes a free head with unreported tail pages. */
+export function addToFreeList(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  const end = head + (1 << order);
+  s[f.owner + head] = FREE_HEAD;
+  s[f.order + head] = order;
+  s[f.reported + head] = 0;
+  for (let p = head + 1; p < end; p++) {
+    s[f.owner + p] = FREE_TAIL;
+    s[f.order + p] = 0;
+    s[f.reported + p] = 0;
+  }
+  s[f.nrFree + order]++;
+}
+
+/** del_page_from_free_list(): off the list, PageReported cleared; the caller says where the pages go. */
+export function delPageFromFreeList(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  s[f.reported + head] = 0;
+  s[f.nrFree + order]--;
+}
+
+function setRange(s: State, at: number, head: number, n: number, value: number): void {
+  for (let p = head; p < head + n; p++) s[at + p] = value;
+}
+
+/**
+ * __rmqueue_smallest() + expand(): take the free block at `head` (order k >=
+ * order), hand its first 2^order pages out and put the upper halves back as
+ * fresh, unreported free blocks of orders k-1 .. order.
+ */
+export function rmqueue(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  let k = s[f.order + head];
+  delPageFromFreeList(m, s, head, k);
+  while (k > order) {
+    k--;
+    addToFreeList(m, s, head + (1 << k), k);
+  }
+  setRange(s, f.owner, head, 1 << order, ALLOCATED);
+  setRange(s, f.order, head, 1 << order, 0);
+}
+
+/**
+ * __free_one_page(): merge with free buddies of the same order while they
+ * exist (each merged buddy leaves its list and loses PageReported), then put
+ * the result on free_area[order] and tell the design. Returns the head of the
+ * merged block.
+ */
+export function freeOnePage(m: Model, s: State, head: number, order: number, notify: boolean): number {
+  const f = m.f;
+  const max = m.cfg.maxOrder;
+  while (order < max) {
+    const buddy = head ^ (1 << order);
+    if (s[f.owner + buddy] !== FREE_HEAD || s[f.order + buddy] !== order) break;
+    delPageFromFreeList(m, s, buddy, order);
+    s[f.order + buddy] = 0;
+    if (buddy < head) head = buddy;
+    order++;
+  }
+  addToFreeList(m, s, head, order);
+  if (m.hooks.freeOnePageDone !== undefined) m.hooks.freeOnePageDone(s, head, order, notify);
+  return head;
+}
+
+/** __isolate_free_page(): take a free block off its list for the hint engine (no watermark in this model). */
+export function isolateFreePage(m: Model, s: State, head: number): void {
+  const f = m.f;
+  const order = s[f.order + head];
+  delPageFromFreeList(m, s, head, order);
+  s[f.owner + head] = ISOLATED_HEAD;
+  setRange(s, f.owner, head + 1, (1 << order) - 1, ISOLATED_TAIL);
+}
+
+/**
+ * __putback_isolated_page(): return an isolated block through
+ * __free_one_page() with FPI_SKIP_REPORT_NOTIFY. Returns the merged head.
+ */
+export function putbackIsolatedPage(m: Model, s: State, head: number): number {
+  const order = s[m.f.order + head];
+  return freeOnePage(m, s, head, order, false);
+}

@@ -1,0 +1,148 @@
+/**
+ * The design registry. Each entry declares the checks that make up its rows
+ * of the regression matrix: a configuration and the invariants it is
+ * expected to violate there (every other applicable invariant must hold).
+ */
+import { UsageError } from '../config.js';
+import type { Design } from '../types.js';
+import { archFreePageDesign } from './d1-arch-free-page.js';
+import { pageReportingDesign } from './d5-page-reporting.js';
+
+export const d1ArchFreePage = archFreePageDesign(
+  'd1-arch-free-page',
+  'Synchronous hypercall from arch_free_page() (seed RFC 3/4)',
+  'A freed block of order >= R is hinted with a synchronous KVM hypercall from arch_free_page(), before poisoning and without the zone lock; the host discards it with MADV_DONTNEED before the vCPU continues. Disabled when page poisoning is on.',
+  {},
+  [
+    {
+      violates: ['no-missed-hints'],
+      why: 'designs.md §4 row 1: a block that reaches order R only by merging in __free_one_page() is never hinted (the reason RFC 4/4 exists).',
+    },
+    {
+      config: { poison: 'on' },
+      violates: ['no-missed-hints'],
+      why: 'kvm_guest_init() leaves the static key off under poisoning, so nothing is ever hinted; the poison itself always reads back.',
+    },
+  ],
+);
+
+export const d1HintAfterPoison = archFreePageDesign(
+  'd1-hint-after-poison',
+  'D1 with the hint after kernel_poison_pages() (broken)',
+  'D1 with the static key on despite page poisoning and the hypercall moved after kernel_poison_pages(): the host discards pages that hold the poison, so the next allocation check reads zero.',
+  { hintAfterPoison: true },
+  [
+    {
+      config: { poison: 'on' },
+      violates: ['poison-reads-back', 'no-missed-hints'],
+      why: 'MADV_DONTNEED drops the poison written just before the hint; the check in prep_new_page() reads zero (seed thread, MST/Alexander on poisoning after the hint). Merged blocks stay unhinted as in D1.',
+    },
+    {
+      config: { poison: 'on', host: 'poison-on-fault' },
+      violates: ['no-missed-hints'],
+      why: 'A host that fills faulted pages with the poison value keeps the poison; only the D1 merge gap remains.',
+    },
+  ],
+  'poison-reads-back',
+);
+
+const SPLIT_BEHIND_WALK =
+  'page_reporting_process_zone() walks the orders upwards; an allocation that splits an unreported free block after the walk passed order R leaves an unreported order-R block (expand() does not notify) and the pass ends IDLE, so the block stays backed until the next free of order >= R (designs.md §4 row 25: misses "bounded by next free"). The issue expected "holds" here; the model is faithful to the kernel, so the expectation was wrong.';
+
+export const d5PageReporting = pageReportingDesign(
+  'd5-page-reporting',
+  'Upstream free page reporting (Linux 5.7+)',
+  'A worker started by page_reporting_notify_free() isolates up to C unreported free blocks of order >= R under the zone lock, drops the lock, reports them to the host and waits, then puts them back and marks them Reported if they are still free blocks of the same order. Starts with one request pending (the initial flush).',
+  {},
+  [
+    { violates: ['no-missed-hints'], why: SPLIT_BEHIND_WALK },
+    {
+      config: { reportOrder: 2 },
+      violates: [],
+      why: 'With R at the largest order no split can leave a block of order >= R behind, and every invariant holds.',
+    },
+    {
+      config: { poison: 'on', host: 'dontneed', reportOrder: 2 },
+      violates: ['poison-reads-back'],
+      why: 'designs.md §4 row 23: the Linux 5.7.0 bug fixed by fb69c2c896fc: without PAGE_POISON the host discards poisoned pages and the next allocation check reads zero.',
+    },
+    {
+      config: { poison: 'on', host: 'madv-free', reportOrder: 2 },
+      violates: ['poison-reads-back'],
+      why: 'MADV_FREE may hand back a zero page once the host reclaimed it: the poison is lost just as with MADV_DONTNEED, only less often.',
+    },
+    {
+      config: { poison: 'on', host: 'poison-on-fault', reportOrder: 2 },
+      violates: [],
+      why: 'A host that refills discarded pages with the poison value keeps the check happy and still takes the memory back.',
+    },
+    {
+      config: { poison: 'on', host: 'skip-if-poisoned', reportOrder: 2 },
+      violates: ['no-missed-hints'],
+      why: 'QEMU skips the discard when poison_val != 0: the poison reads back, but the host never gets the memory (seed thread: "just checks that poison == 0 and skips freeing if not").',
+    },
+    {
+      config: { poison: 'init-on-free', host: 'dontneed', reportOrder: 2 },
+      violates: [],
+      why: 'init_on_free reports poison_val 0, and a discarded page reads back zero, which is what init_on_free wrote.',
+    },
+    {
+      config: { poison: 'on', host: 'dontneed' },
+      violates: ['poison-reads-back', 'no-missed-hints'],
+      why: 'The 5.7.0 poison bug at the default report order, with the miss of the defaults row beside it.',
+    },
+  ],
+);
+
+/** The broken variants run at 4 pages: at 8 their state spaces pass 20 million states. */
+const SMALL = { pages: 4, reportOrder: 2 } as const;
+
+export const d5ReportUnderLock = pageReportingDesign(
+  'd5-report-under-lock',
+  'D5 reporting while holding the zone lock (broken)',
+  'D5 without the spin_unlock() before prdev->report(): the worker hands the batch to the host and waits for it with zone->lock held.',
+  { reportUnderLock: true },
+  [{ violates: ['no-hint-under-zone-lock'], why: 'designs.md §4 "Designed-away races": the hold-lock mutant of the peer SPIN model.' }],
+  'no-hint-under-zone-lock',
+  SMALL,
+);
+
+export const d5NoIsolate = pageReportingDesign(
+  'd5-no-isolate',
+  'D5 without isolation (broken)',
+  'D5 that leaves the batch on the free lists while the host works on it, so a vCPU can allocate a block the host is about to discard.',
+  { noIsolate: true },
+  [
+    {
+      violates: ['no-reuse-while-hinting', 'no-missed-hints'],
+      why: 'designs.md §4 "Designed-away races": the no-isolate mutant of the peer SPIN model. The drain also marks Reported a block that was reused and freed again while in flight, so a backed block looks reported and is never reported again.',
+    },
+  ],
+  'no-reuse-while-hinting',
+  SMALL,
+);
+
+export const d5AckBeforeDiscard = pageReportingDesign(
+  'd5-ack-before-discard',
+  'D5 with a host that acks before the discard lands (broken)',
+  'The host returns the report buffer before ram_block_discard_range() has run (keeping at most one batch of discards pending), so the guest puts the blocks back and may reuse them while the discard is still to come.',
+  { ackBeforeDiscard: true },
+  [{ violates: ['no-reuse-while-hinting'], why: 'D5 relies on "the host acknowledges only after the discard returns" (designs.md D5, intended I2).' }],
+  'no-reuse-while-hinting',
+  SMALL,
+);
+
+export const DESIGNS: readonly Design[] = [
+  d1ArchFreePage,
+  d1HintAfterPoison,
+  d5PageReporting,
+  d5ReportUnderLock,
+  d5NoIsolate,
+  d5AckBeforeDiscard,
+];
+
+export function findDesign(id: string): Design {
+  const d = DESIGNS.find((x) => x.id === id);
+  if (d === undefined) throw new UsageError(`unknown design '${id}': accepted ${DESIGNS.map((x) => x.id).join(', ')}`);
+  return d;
+}

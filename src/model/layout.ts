@@ -1,0 +1,288 @@
+/**
+ * The state layout: one declaration gives the working vector the transitions
+ * read and write (one byte per field element), the packed words the explorer
+ * stores (each element in just the bits its domain needs), and the readable
+ * view used in traces, tests and docs. Because all three come from the same
+ * field list, they cannot drift apart.
+ *
+ * Pack and unpack are generated once per layout as straight-line code: the
+ * explorer calls them for every state, so they must not loop over field
+ * descriptors or allocate.
+ */
+
+/** Enum names, `{ max }` for the integers 0..max, or 'bool'. */
+export type Domain = readonly string[] | { readonly max: number } | 'bool';
+
+export interface FieldDecl {
+  readonly domain: Domain;
+  /** Array length inside a record group (omit for a scalar). */
+  readonly count?: number;
+  /** Not part of the state: zeroed before every step, read by edge invariants. */
+  readonly transient?: boolean;
+  readonly doc: string;
+}
+
+export interface GroupDecl {
+  readonly name: string;
+  /**
+   * Storage segment, 0 or 1 (default 1). The explorer interns each segment
+   * separately and stores a state as the pair of segment ids, so fields that
+   * vary together belong in the same segment: the allocator's page
+   * structure with the vCPUs that hold blocks (0), page contents with the
+   * hint engine and the host (1).
+   */
+  readonly segment?: 0 | 1;
+  /** A table group has one row per page or per vCPU; a record group has none. */
+  readonly rows?: number;
+  readonly rowLabel?: (row: number) => string;
+  readonly fields: Readonly<Record<string, FieldDecl>>;
+}
+
+export type Value = string | number | boolean;
+export type RecordView = { [field: string]: Value | Value[] };
+export type RowView = { [field: string]: Value };
+export type StateView = { [group: string]: RecordView | RowView[] };
+
+export interface Change {
+  readonly group: string;
+  /** Table row (page or vCPU), or array index inside a record field. */
+  readonly index?: number;
+  readonly label: string;
+  readonly field: string;
+  readonly from: Value;
+  readonly to: Value;
+}
+
+interface FieldInfo {
+  readonly group: GroupDecl;
+  readonly name: string;
+  readonly decl: FieldDecl;
+  readonly offset: number;
+  readonly length: number;
+  readonly size: number;
+  readonly bits: number;
+}
+
+function domainSize(d: Domain): number {
+  if (d === 'bool') return 2;
+  if (Array.isArray(d)) return d.length;
+  return (d as { max: number }).max + 1;
+}
+
+function bitsFor(size: number): number {
+  let bits = 0;
+  while ((1 << bits) < size) bits++;
+  return bits;
+}
+
+export class Layout {
+  readonly groups: readonly GroupDecl[];
+  /** Bytes in the working vector, transients included. */
+  readonly size: number;
+  readonly packedBits: number;
+  readonly words: number;
+  /** Words of each storage segment: segment 0 is w[0..segments[0]), segment 1 the rest. */
+  readonly segments: readonly [number, number];
+  readonly pack: (s: Uint8Array, w: Uint32Array, off: number) => void;
+  readonly unpack: (w: Uint32Array, off: number, s: Uint8Array) => void;
+  private readonly fields: readonly FieldInfo[];
+  private readonly byName = new Map<string, FieldInfo>();
+
+  constructor(groups: readonly GroupDecl[]) {
+    this.groups = groups;
+    const infos: FieldInfo[] = [];
+    let offset = 0;
+    // Segment 0, then segment 1, then the transients, which are not packed.
+    for (const pass of [0, 1, 2]) {
+      for (const g of groups) {
+        for (const [name, decl] of Object.entries(g.fields)) {
+          const at = decl.transient ? 2 : (g.segment ?? 1);
+          if (at !== pass) continue;
+          const length = g.rows !== undefined ? g.rows : (decl.count ?? 1);
+          const size = domainSize(decl.domain);
+          if (size < 1 || size > 256) throw new Error(`[hintcheck internal bug] field ${g.name}.${name} has domain size ${size}`);
+          const info: FieldInfo = { group: g, name, decl, offset, length, size, bits: bitsFor(size) };
+          infos.push(info);
+          this.byName.set(`${g.name}.${name}`, info);
+          offset += length;
+        }
+      }
+    }
+    this.fields = infos;
+    this.size = offset;
+    const segBits = [0, 0];
+    for (const f of infos) if (!f.decl.transient) segBits[(f.group.segment ?? 1)] += f.bits * f.length;
+    this.packedBits = segBits[0] + segBits[1];
+    const w0 = Math.max(1, Math.ceil(segBits[0] / 32));
+    const w1 = Math.max(1, Math.ceil(segBits[1] / 32));
+    this.segments = [w0, w1];
+    this.words = w0 + w1;
+    const { pack, unpack } = this.generate();
+    this.pack = pack;
+    this.unpack = unpack;
+  }
+
+  /** Byte offset of a field's first element in the working vector. */
+  at(group: string, field: string): number {
+    const f = this.byName.get(`${group}.${field}`);
+    if (f === undefined) throw new Error(`[hintcheck internal bug] no field ${group}.${field}`);
+    return f.offset;
+  }
+
+  has(group: string, field: string): boolean {
+    return this.byName.has(`${group}.${field}`);
+  }
+
+  /** Values a field may take; transitions that write outside it produce a malformed state. */
+  domainOf(group: string, field: string): number {
+    const f = this.byName.get(`${group}.${field}`);
+    if (f === undefined) throw new Error(`[hintcheck internal bug] no field ${group}.${field}`);
+    return f.size;
+  }
+
+  private generate(): Pick<Layout, 'pack' | 'unpack'> {
+    const terms: string[][] = Array.from({ length: this.words }, () => []);
+    const reads: string[] = [];
+    let pos = 0;
+    let segment = 0;
+    for (const f of this.fields) {
+      if (!f.decl.transient && (f.group.segment ?? 1) !== segment) {
+        segment = 1;
+        pos = this.segments[0] * 32;
+      }
+      for (let i = 0; i < f.length; i++) {
+        const o = f.offset + i;
+        if (f.decl.transient) {
+          reads.push(`s[${o}] = 0;`);
+          continue;
+        }
+        if (f.bits === 0) {
+          reads.push(`s[${o}] = 0;`);
+          continue;
+        }
+        const mask = (1 << f.bits) - 1;
+        const w = pos >>> 5;
+        const sh = pos & 31;
+        terms[w].push(sh === 0 ? `(s[${o}] & ${mask})` : `((s[${o}] & ${mask}) << ${sh})`);
+        if (sh + f.bits > 32) {
+          terms[w + 1].push(`((s[${o}] & ${mask}) >>> ${32 - sh})`);
+          reads.push(`s[${o}] = ((w[off + ${w}] >>> ${sh}) | (w[off + ${w + 1}] << ${32 - sh})) & ${mask};`);
+        } else {
+          reads.push(`s[${o}] = (w[off + ${w}] >>> ${sh}) & ${mask};`);
+        }
+        pos += f.bits;
+      }
+    }
+    const writes = terms.map((t, w) => `w[off + ${w}] = ${t.length ? t.join(' | ') : '0'};`);
+    const pack = new Function('s', 'w', 'off', writes.join('\n')) as Layout['pack'];
+    const unpack = new Function('w', 'off', 's', reads.join('\n')) as Layout['unpack'];
+    return { pack, unpack };
+  }
+
+  /** First element that lies outside its field's domain, as `group.field[i] = v`, or null. */
+  validate(s: Uint8Array): string | null {
+    for (const f of this.fields) {
+      for (let i = 0; i < f.length; i++) {
+        const v = s[f.offset + i];
+        if (v >= f.size) return `${f.group.name}.${f.name}${f.length > 1 ? `[${i}]` : ''} = ${v} (domain 0..${f.size - 1})`;
+      }
+    }
+    return null;
+  }
+
+  private show(f: FieldInfo, v: number): Value {
+    const d = f.decl.domain;
+    if (d === 'bool') return v !== 0;
+    if (Array.isArray(d)) return v < d.length ? d[v] : `?${v}`;
+    return v;
+  }
+
+  private parse(f: FieldInfo, v: Value): number {
+    const d = f.decl.domain;
+    if (d === 'bool') return v ? 1 : 0;
+    if (Array.isArray(d)) {
+      const i = d.indexOf(v as string);
+      if (i < 0) throw new Error(`layout: ${f.group.name}.${f.name} has no value ${String(v)}; accepted: ${d.join(', ')}`);
+      return i;
+    }
+    return v as number;
+  }
+
+  /** The readable state: record groups as objects, table groups as arrays of rows. */
+  view(s: Uint8Array, withTransients = false): StateView {
+    const out: StateView = {};
+    for (const g of this.groups) {
+      if (g.rows !== undefined) out[g.name] = Array.from({ length: g.rows }, () => ({}));
+      else out[g.name] = {};
+    }
+    for (const f of this.fields) {
+      if (f.decl.transient && !withTransients) continue;
+      const target = out[f.group.name];
+      if (Array.isArray(target)) {
+        for (let i = 0; i < f.length; i++) target[i][f.name] = this.show(f, s[f.offset + i]);
+      } else if (f.decl.count !== undefined) {
+        target[f.name] = Array.from({ length: f.length }, (_, i) => this.show(f, s[f.offset + i]));
+      } else {
+        target[f.name] = this.show(f, s[f.offset]);
+      }
+    }
+    return out;
+  }
+
+  /** The working vector of a readable state; fields the view leaves out are 0. */
+  fromView(view: StateView): Uint8Array {
+    const s = new Uint8Array(this.size);
+    for (const f of this.fields) {
+      const src = view[f.group.name];
+      if (src === undefined) continue;
+      if (Array.isArray(src)) {
+        for (let i = 0; i < f.length && i < src.length; i++) {
+          const v = src[i][f.name];
+          if (v !== undefined) s[f.offset + i] = this.parse(f, v);
+        }
+      } else {
+        const v = src[f.name];
+        if (v === undefined) continue;
+        if (Array.isArray(v)) v.forEach((x, i) => { if (i < f.length) s[f.offset + i] = this.parse(f, x); });
+        else s[f.offset] = this.parse(f, v);
+      }
+    }
+    return s;
+  }
+
+  /** Field-level differences between two working vectors, in layout order. */
+  diff(a: Uint8Array, b: Uint8Array): Change[] {
+    const out: Change[] = [];
+    for (const f of this.fields) {
+      if (f.decl.transient) continue;
+      for (let i = 0; i < f.length; i++) {
+        const x = a[f.offset + i];
+        const y = b[f.offset + i];
+        if (x === y) continue;
+        const row = f.group.rows !== undefined;
+        const label = row
+          ? (f.group.rowLabel ? f.group.rowLabel(i) : `${f.group.name}[${i}]`)
+          : f.length > 1 || f.decl.count !== undefined ? `${f.group.name}.${f.name}[${i}]` : `${f.group.name}.${f.name}`;
+        out.push({
+          group: f.group.name,
+          ...(row || f.decl.count !== undefined ? { index: i } : {}),
+          label,
+          field: f.name,
+          from: this.show(f, x),
+          to: this.show(f, y),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** One line per field: what it stands for and how many bits it packs into. */
+  describe(): string[] {
+    return this.fields.map((f) => {
+      const d = f.decl.domain;
+      const dom = d === 'bool' ? 'bool' : Array.isArray(d) ? d.join('|') : `0..${(d as { max: number }).max}`;
+      const n = f.length > 1 ? `[${f.length}]` : '';
+      return `${f.group.name}.${f.name}${n}: ${dom}${f.decl.transient ? ' (transient)' : `, ${f.bits} bit${f.bits === 1 ? '' : 's'}`} - ${f.decl.doc}`;
+    });
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Composition: the allocator, the zone lock, the vCPUs and host memory shared
+ * by every design, plus one design's own state and steps, bound to one
+ * configuration. Explorers see only `initial()` and the action table; no
+ * explorer reaches into an actor's file.
+ */
+import { freeAreaFields, initFreeArea, pageFields } from './allocator.js';
+import { validateConfig, type Config } from './config.js';
+import { CONTENTS, initMemory, memoryFields } from './host.js';
+import { Layout, type GroupDecl } from './layout.js';
+import type { Action, CoreFields, Design, DesignInstance, Hooks, Model, State } from './types.js';
+import { vcpuActions, vcpuFields } from './vcpu.js';
+import { lockField } from './zone-lock.js';
+
+export function actorNames(cfg: Config, design: Design): string[] {
+  return [...Array.from({ length: cfg.cpus }, (_, c) => `vcpu${c}`), ...design.actors, 'host'];
+}
+
+/** The design's defaults under the user's overrides. */
+export function resolveConfig(design: Design, over: Partial<Config> = {}): Config {
+  const base: Config = {
+    cpus: 2, pages: 4, maxOrder: 2, reportOrder: 1, capacity: 2, poison: 'off', host: 'dontneed',
+  };
+  const merged = { ...base, ...design.defaults };
+  for (const [k, v] of Object.entries(over)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  return validateConfig(merged);
+}
+
+class BuiltModel implements Model {
+  readonly layout: Layout;
+  readonly f: CoreFields;
+  readonly actors: readonly string[];
+  readonly host: number;
+  readonly actions: readonly Action[];
+  readonly hooks: Hooks;
+  readonly instance: DesignInstance;
+
+  constructor(readonly design: Design, readonly cfg: Config) {
+    this.actors = actorNames(cfg, design);
+    this.host = this.actors.length - 1;
+    const groups: GroupDecl[] = [
+      { name: 'pages', segment: 0, rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: pageFields(cfg) },
+      { name: 'freeArea', segment: 0, fields: freeAreaFields(cfg) },
+      { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg) },
+      { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
+      { name: 'zone', fields: lockField(this.actors) },
+      ...design.groups(cfg),
+      {
+        name: 'events',
+        fields: {
+          hintBy: { domain: ['none', ...this.actors], transient: true, doc: 'actor that issued a hint in this step' },
+          served: { domain: ['none', ...this.actors], transient: true, doc: 'actor whose hint the host processed in this step' },
+          badPage: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 whose allocation check read the wrong value' },
+          badRead: { domain: CONTENTS, transient: true, doc: 'what that check read' },
+        },
+      },
+    ];
+    this.layout = new Layout(groups);
+    const L = this.layout;
+    this.f = {
+      lock: L.at('zone', 'lock'),
+      nrFree: L.at('freeArea', 'nrFree'),
+      owner: L.at('pages', 'owner'),
+      order: L.at('pages', 'order'),
+      reported: L.at('pages', 'reported'),
+      content: L.at('memory', 'content'),
+      backing: L.at('memory', 'backing'),
+      inflight: L.at('memory', 'inflight'),
+      vPhase: L.at('vcpus', 'phase'),
+      vHead: L.at('vcpus', 'head'),
+      vOrder: L.at('vcpus', 'order'),
+      evHintBy: L.at('events', 'hintBy'),
+      evServed: L.at('events', 'served'),
+      evBadPage: L.at('events', 'badPage'),
+      evBadRead: L.at('events', 'badRead'),
+    };
+    // Hooks are read through the model at call time, so bind the instance first.
+    const hooks: { -readonly [K in keyof Hooks]: Hooks[K] } = {};
+    this.hooks = hooks;
+    this.instance = design.instantiate(this);
+    Object.assign(hooks, this.instance.hooks);
+    const specs = [...Array.from({ length: cfg.cpus }, (_, c) => vcpuActions(this, c)).flat(), ...this.instance.actions];
+    this.actions = specs.map((a, id) => ({ ...a, id }));
+  }
+
+  initial(): State {
+    const s = new Uint8Array(this.layout.size);
+    initFreeArea(this, s);
+    initMemory(this, s);
+    this.instance.init(s);
+    return s;
+  }
+}
+
+export function buildModel(design: Design, cfg: Config): Model {
+  return new BuiltModel(design, cfg);
+}

@@ -1,0 +1,133 @@
+import type { Config } from './config.js';
+import type { GroupDecl, Layout } from './layout.js';
+
+/**
+ * A working vector: one byte per field element, laid out by the model's
+ * Layout. A transition is handed a private copy of the current state and
+ * either changes it into the successor (returning true) or leaves it alone
+ * and returns false when its guard does not hold.
+ */
+export type State = Uint8Array;
+
+/** Byte offsets of the fields every design shares (allocator, zone lock, vCPUs, host memory). */
+export interface CoreFields {
+  /** zone.lock: 0 when free, else the owner's actor index + 1. */
+  readonly lock: number;
+  /** zone.nrFree[order]: free_area[order].nr_free. */
+  readonly nrFree: number;
+  /** pages.owner[p]: where base page p is (see Owner). */
+  readonly owner: number;
+  /** pages.order[p]: order of the block p heads (heads only, else 0). */
+  readonly order: number;
+  /** pages.reported[p]: PageReported on a free head. */
+  readonly reported: number;
+  /** memory.content[p]: what the guest would read from p (see Content). */
+  readonly content: number;
+  /** memory.backing[p]: whether the host backs p with a page. */
+  readonly backing: number;
+  /** memory.inflight[p]: a hint covering p is with the host (see Inflight). */
+  readonly inflight: number;
+  /** vcpus.phase[c] / head[c] / order[c]: where vCPU c is in its alloc-use-free cycle and the block it holds. */
+  readonly vPhase: number;
+  readonly vHead: number;
+  readonly vOrder: number;
+  /** Transient events of the step just taken, read by edge invariants. */
+  readonly evHintBy: number;
+  readonly evServed: number;
+  readonly evBadPage: number;
+  readonly evBadRead: number;
+}
+
+/** Kernel points a hint engine may hook. Each hook runs inside the caller's step and assumes its locks. */
+export interface Hooks {
+  /**
+   * arch_free_page() in free_pages_prepare(), no lock held; `when` says
+   * whether it runs before or after kernel_poison_pages(). Return true when
+   * the hook issued a synchronous hint and the vCPU must wait for the host.
+   */
+  readonly archFreePage?: (s: State, cpu: number, head: number, order: number, when: 'before-poison' | 'after-poison') => boolean;
+  /**
+   * End of __free_one_page(), zone->lock held: the merged block now heads
+   * the free list of `order`. `notify` is false for __putback_isolated_page
+   * (FPI_SKIP_REPORT_NOTIFY).
+   */
+  readonly freeOnePageDone?: (s: State, head: number, order: number, notify: boolean) => void;
+}
+
+/** One enabled-or-not step of one actor, with its arguments fixed. */
+export interface ActionSpec {
+  /** Actor index (vCPUs first, then the design's actors, then the host). */
+  readonly actor: number;
+  /** Short name used in traces, e.g. `alloc_pages`. */
+  readonly name: string;
+  /** The kernel (or QEMU) function the step stands for, and the lock it assumes. */
+  readonly kernel: string;
+  /** Named arguments, as shown in traces. */
+  readonly args: Readonly<Record<string, number | string>>;
+  /**
+   * A cheap pre-guard: the step is only tried when s[guardAt] === guardIs
+   * (typically the actor's phase). -1 when the step has none.
+   */
+  readonly guardAt: number;
+  readonly guardIs: number;
+  /** A second pre-guard of the same kind (e.g. the block is a free head), or -1. */
+  readonly guard2At?: number;
+  readonly guard2Is?: number;
+  readonly apply: (s: State) => boolean;
+}
+
+export interface Action extends ActionSpec {
+  readonly id: number;
+}
+
+/** What a design adds to the shared model, bound to one model instance. */
+export interface DesignInstance {
+  readonly actions: readonly ActionSpec[];
+  readonly hooks: Hooks;
+  /** Set the design's own fields in the booted initial state. */
+  init(s: State): void;
+  /** No hint work pending or running, no hint with the host: part of quiescence. */
+  idle(s: State): boolean;
+}
+
+export interface Expectation {
+  /** Config overrides for this check (merged over the design's defaults). */
+  readonly config?: Partial<Config>;
+  /** Expected verdict per invariant id; invariants not listed are expected to hold. */
+  readonly violates: readonly string[];
+  /** Why, in a sentence a reviewer can check against designs.md. */
+  readonly why: string;
+}
+
+export interface Design {
+  readonly id: string;
+  readonly title: string;
+  /** One paragraph: what the design does and where it comes from. */
+  readonly summary: string;
+  /** Known-broken variants say what they break. */
+  readonly broken?: string;
+  readonly defaults: Partial<Config>;
+  /** The design's own actors, e.g. ['reporter']. */
+  readonly actors: readonly string[];
+  /** The host acks a hint before its discard lands (a broken variant): inflight gets an 'acked' state. */
+  readonly hostAcksEarly?: boolean;
+  /** The design's own state fields. */
+  readonly groups: (cfg: Config) => readonly GroupDecl[];
+  readonly instantiate: (m: Model) => DesignInstance;
+  /** Checks that make up the regression matrix for this design. */
+  readonly expect: readonly Expectation[];
+}
+
+export interface Model {
+  readonly cfg: Config;
+  readonly design: Design;
+  readonly layout: Layout;
+  readonly f: CoreFields;
+  /** Actor names: vcpu0.., the design's actors, host. */
+  readonly actors: readonly string[];
+  readonly host: number;
+  readonly actions: readonly Action[];
+  readonly hooks: Hooks;
+  readonly instance: DesignInstance;
+  initial(): State;
+}

@@ -1,0 +1,144 @@
+/**
+ * Text rendering of reports and counterexamples, for a kernel engineer to
+ * read: numbered steps, who acted, the kernel function the step stands for,
+ * and what changed, with page-level changes folded into page ranges.
+ */
+import { match } from 'ts-pattern';
+import type { CheckReport, InvariantResult, Verdict } from '../check.js';
+import { describeConfig } from '../model/config.js';
+import type { Change, RowView, StateView, Value } from '../model/layout.js';
+import type { Trace, TraceStep } from '../explorers/trace.js';
+
+export function num(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function secs(s: number): string {
+  return s < 10 ? s.toFixed(2) : s.toFixed(1);
+}
+
+export function verdictWord(v: Verdict): string {
+  return match(v)
+    .with('holds', () => 'holds')
+    .with('violated', () => 'violated')
+    .with('unknown', () => 'unknown')
+    .exhaustive();
+}
+
+function args(a: TraceStep['args']): string {
+  const parts = Object.entries(a).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
+
+const PAGE_SHAPE = new Set(['owner', 'order', 'reported']);
+
+function pageToken(owner: Value, order: Value, reported: Value): string {
+  const head = owner === 'free-head' || owner === 'isolated-head';
+  if (!head) return String(owner);
+  return `${owner}(${order}${reported === true ? ', reported' : ''})`;
+}
+
+interface Row {
+  readonly subject: string;
+  readonly index: number | undefined;
+  readonly group: string;
+  readonly text: string;
+}
+
+/**
+ * Changes of one step as lines: `lock: free -> vcpu0`,
+ * `pages 0-3: free-head(2) -> allocated`, `vcpu0: phase idle -> alloc-locked`.
+ */
+export function describeChanges(changes: readonly Change[], before: StateView, after: StateView): string[] {
+  const rows: Row[] = [];
+  const byRow = new Map<string, Change[]>();
+  for (const c of changes) {
+    const key = c.index !== undefined && (c.group === 'pages' || c.group === 'memory' || c.group === 'vcpus' || c.group === 'batch')
+      ? `${c.group}#${c.index}`
+      : `${c.group}.${c.field}${c.index !== undefined ? `#${c.index}` : ''}`;
+    const list = byRow.get(key) ?? [];
+    list.push(c);
+    byRow.set(key, list);
+  }
+  for (const [key, list] of byRow) {
+    const c0 = list[0];
+    if (c0.group === 'pages') {
+      const get = (field: string, when: 'from' | 'to'): Value => {
+        const c = list.find((x) => x.field === field);
+        if (c !== undefined) return c[when];
+        const rows = (when === 'from' ? before : after).pages as RowView[];
+        return rows[c0.index!][field];
+      };
+      const shape = list.filter((c) => PAGE_SHAPE.has(c.field));
+      const parts: string[] = [];
+      if (shape.length) parts.push(`${pageToken(get('owner', 'from'), get('order', 'from'), get('reported', 'from'))} -> ${pageToken(get('owner', 'to'), get('order', 'to'), get('reported', 'to'))}`);
+      for (const c of list) if (!PAGE_SHAPE.has(c.field)) parts.push(`${c.field} ${c.from} -> ${c.to}`);
+      rows.push({ subject: 'page', index: c0.index, group: 'pages', text: parts.join(', ') });
+    } else if (c0.group === 'memory' || c0.group === 'batch') {
+      rows.push({ subject: 'page', index: c0.index, group: c0.group, text: list.map((c) => `${c.field} ${c.from} -> ${c.to}`).join(', ') });
+    } else if (c0.group === 'vcpus') {
+      rows.push({ subject: c0.label, index: undefined, group: 'vcpus', text: list.map((c) => `${c.field} ${c.from} -> ${c.to}`).join(', ') });
+    } else {
+      const name = c0.group === 'zone' && c0.field === 'lock' ? 'zone lock' : c0.group === 'freeArea' ? `nr_free[${c0.index}]` : `${c0.group}.${c0.field}`;
+      rows.push({ subject: name, index: undefined, group: key, text: `${c0.from} -> ${c0.to}` });
+    }
+  }
+  // Fold consecutive pages with the same change into a range.
+  const out: string[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (r.subject !== 'page') {
+      out.push(`${r.subject}: ${r.text}`);
+      continue;
+    }
+    let j = i;
+    while (j + 1 < rows.length && rows[j + 1].subject === 'page' && rows[j + 1].group === r.group && rows[j + 1].text === r.text && rows[j + 1].index === rows[j].index! + 1) j++;
+    const label = j > i ? `pages ${r.index}-${rows[j].index}` : `page ${r.index}`;
+    out.push(`${label}: ${r.text}`);
+    i = j;
+  }
+  return out;
+}
+
+/** Numbered steps, one header line per step and its changes indented below. */
+export function formatTrace(t: Trace): string[] {
+  const lines: string[] = [];
+  const width = Math.max(6, ...t.steps.map((s) => s.actor.length));
+  for (const s of t.steps) {
+    const head = `${String(s.step).padStart(3)}. ${s.actor.padEnd(width)}  ${s.action}${args(s.args)}`;
+    lines.push(`${head.padEnd(56)}  ${s.kernel}`);
+    for (const c of s.summary) lines.push(`        ${c}`);
+    if (s.summary.length === 0) lines.push('        (no change)');
+  }
+  return lines;
+}
+
+function resultLine(r: InvariantResult): string {
+  const v = verdictWord(r.verdict).padEnd(9);
+  const extra = r.verdict === 'violated' ? `  (shortest counterexample: ${r.depth} step${r.depth === 1 ? '' : 's'})` : '';
+  return `  ${v} ${r.invariant}${extra}`;
+}
+
+export function searchLine(r: Pick<CheckReport, 'complete' | 'stoppedBy' | 'states' | 'transitions' | 'depth' | 'seconds' | 'statesPerSecond'>): string {
+  const how = r.complete ? 'complete' : `cut short (${r.stoppedBy})`;
+  return `search: ${how}, ${num(r.states)} states, ${num(r.transitions)} transitions, depth ${r.depth}, ${secs(r.seconds)} s, ${num(r.statesPerSecond)} states/s`;
+}
+
+export function formatCheck(r: CheckReport, title: string): string {
+  const lines: string[] = [];
+  lines.push(`design: ${r.design} - ${title}`);
+  lines.push(`bounds: ${describeConfig(r.config)}`);
+  lines.push(searchLine(r));
+  if (!r.complete && r.stoppedBy !== 'all-violated') {
+    lines.push('  (the search was cut short: invariants not violated so far are unknown, not proved)');
+  }
+  lines.push('');
+  for (const x of r.results) lines.push(resultLine(x));
+  for (const x of r.results) {
+    if (x.verdict !== 'violated') continue;
+    lines.push('');
+    lines.push(`${x.invariant} violated: ${x.message}`);
+    if (x.trace !== undefined) lines.push(...formatTrace(x.trace));
+  }
+  return lines.join('\n');
+}
