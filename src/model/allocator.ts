@@ -83,7 +83,7 @@ export function addToFreeList(m: Model, s: State, head: number, order: number): 
 /** del_page_from_free_list(): off the list, PageReported cleared; the caller says where the pages go. */
 export function delPageFromFreeList(m: Model, s: State, head: number, order: number): void {
   const f = m.f;
-  s[f.reported + head] = 0;
+  if (m.hooks.keepReportedOffList !== true) s[f.reported + head] = 0;
   s[f.nrFree + order]--;
 }
 

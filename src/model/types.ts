@@ -52,6 +52,11 @@ export interface Hooks {
    * (FPI_SKIP_REPORT_NOTIFY).
    */
   readonly freeOnePageDone?: (s: State, head: number, order: number, notify: boolean) => void;
+  /**
+   * A broken design whose del_page_from_free_list() forgets
+   * __ClearPageReported(): the flag stays on a block that leaves a free list.
+   */
+  readonly keepReportedOffList?: boolean;
 }
 
 /** One enabled-or-not step of one actor, with its arguments fixed. */

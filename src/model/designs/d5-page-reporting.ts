@@ -59,6 +59,8 @@ export interface PageReportingVariant {
   readonly noIsolate?: boolean;
   /** The host acks before its discard lands. */
   readonly ackBeforeDiscard?: boolean;
+  /** del_page_from_free_list() does not clear PageReported. */
+  readonly keepReportedOffList?: boolean;
 }
 
 function popcount(x: number): number {
@@ -279,6 +281,7 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
   return {
     actions,
     hooks: {
+      ...(v.keepReportedOffList ? { keepReportedOffList: true } : {}),
       /** page_reporting_notify_free() from __free_one_page(), zone->lock held: __page_reporting_request(). */
       freeOnePageDone: (s, _head, order, notify) => {
         if (!notify || order < R) return;

@@ -132,6 +132,21 @@ export const d5AckBeforeDiscard = pageReportingDesign(
   SMALL,
 );
 
+export const d5ReportedSurvivesAlloc = pageReportingDesign(
+  'd5-reported-survives-alloc',
+  'D5 with PageReported left on blocks that leave the free list (broken)',
+  'D5 whose del_page_from_free_list() forgets __ClearPageReported(): a reported block keeps the flag when it is allocated, merged or isolated.',
+  { keepReportedOffList: true },
+  [
+    {
+      violates: ['allocator-conservation'],
+      why: 'designs.md §4 row 18 (Mel Gorman on v14): the flag survives allocation, so PG_uptodate (which PageReported aliases) leaks to an allocated page.',
+    },
+  ],
+  'allocator-conservation',
+  SMALL,
+);
+
 export const DESIGNS: readonly Design[] = [
   d1ArchFreePage,
   d1HintAfterPoison,
@@ -139,6 +154,7 @@ export const DESIGNS: readonly Design[] = [
   d5ReportUnderLock,
   d5NoIsolate,
   d5AckBeforeDiscard,
+  d5ReportedSurvivesAlloc,
 ];
 
 export function findDesign(id: string): Design {

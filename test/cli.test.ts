@@ -1,0 +1,115 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../bin/hintcheck.js', import.meta.url));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('hintcheck check', () => {
+  it('exits 0 when every invariant holds after a complete search', () => {
+    const r = run('check', '--design', 'd5-page-reporting', '--pages', '4', '--report-order', '2');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/search: complete, [\d,]+ states, [\d,]+ transitions, depth \d+, [\d.]+ s, [\d,]+ states\/s/);
+    expect(r.out).toContain('holds     no-missed-hints');
+  });
+
+  it('exits 1 on a violation and prints the shortest counterexample as numbered steps', () => {
+    const r = run('check', '--design', 'd5-report-under-lock');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('violated  no-hint-under-zone-lock  (shortest counterexample: 3 steps)');
+    expect(r.out).toContain('no-hint-under-zone-lock violated: reporter issued a hint while holding the zone lock');
+    expect(r.out).toMatch(/ {2}1\. reporter +page_reporting_process/);
+    expect(r.out).toMatch(/ {2}3\. reporter +report +virtballoon_free_page_report\(\)/);
+    expect(r.out).toContain('zone lock: free -> reporter');
+  });
+
+  it('exits 3 and says unknown when a budget cuts the search short', () => {
+    const r = run('check', '--design', 'd5-page-reporting', '--max-states', '500');
+    expect(r.code).toBe(3);
+    expect(r.out).toContain('cut short (max-states)');
+    expect(r.out).toContain('unknown   no-hint-under-zone-lock');
+    expect(r.out).not.toMatch(/^ +holds/m);
+  });
+
+  it('prints one JSON object with the documented shape', () => {
+    const r = run('check', '--design', 'd5-no-isolate', '--invariant', 'no-reuse-while-hinting', '--invariant', 'no-hint-under-zone-lock', '--json');
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.out);
+    expect(Object.keys(j)).toEqual(expect.arrayContaining(['design', 'config', 'complete', 'states', 'transitions', 'depth', 'seconds', 'results']));
+    expect(j.design).toBe('d5-no-isolate');
+    expect(j.config).toEqual({ cpus: 2, pages: 4, maxOrder: 2, reportOrder: 2, capacity: 2, poison: 'off', host: 'dontneed' });
+    expect(j.results.map((x: { invariant: string }) => x.invariant)).toEqual(['no-reuse-while-hinting', 'no-hint-under-zone-lock']);
+    const v = j.results[0];
+    expect(v.verdict).toBe('violated');
+    expect(v.trace).toHaveLength(v.depth);
+    expect(v.trace[0]).toEqual(expect.objectContaining({ step: 1, actor: 'reporter', action: 'page_reporting_process', args: {} }));
+    expect(v.trace[3].changes).toContainEqual(expect.objectContaining({ group: 'memory', field: 'inflight', from: 'none', to: 'hinted' }));
+    expect(j.results[1]).toEqual({ invariant: 'no-hint-under-zone-lock', verdict: 'holds' });
+  });
+
+  it('shows progress on stderr when asked', () => {
+    const r = run('check', '--design', 'd5-page-reporting', '--cpus', '3', '--max-seconds', '2.5', '--progress', '--invariant', 'no-hint-under-zone-lock');
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/states [\d,]+ \([\d,]+\/s\), transitions [\d,]+, queue [\d,]+, depth \d+/);
+  });
+
+  it.each([
+    [['check', '--design', 'd9'], /unknown design 'd9': accepted d1-arch-free-page, /],
+    [['check'], /--design is required/],
+    [['check', '--design', 'd5-page-reporting', '--invariant', 'nope'], /unknown invariant 'nope': accepted no-hint-under-zone-lock/],
+    [['check', '--design', 'd5-page-reporting', '--invariant', 'poison-reads-back'], /poison-reads-back' says nothing in this configuration: it needs --poison on or init-on-free/],
+    [['check', '--design', 'd5-page-reporting', '--cpus', '0'], /--cpus 0 is out of range: accepted 1\.\.6/],
+    [['check', '--design', 'd5-page-reporting', '--pages', '0'], /--pages 0 is out of range/],
+    [['check', '--design', 'd5-page-reporting', '--pages', '6'], /--pages 6 is not a multiple of the largest block \(2\^2 = 4 pages\)/],
+    [['check', '--design', 'd5-page-reporting', '--report-order', '3'], /--report-order 3 is out of range: accepted 0\.\.2/],
+    [['check', '--design', 'd5-page-reporting', '--poison', 'maybe'], /--poison maybe is unknown: accepted off, on, init-on-free/],
+    [['check', '--design', 'd5-page-reporting', '--host', 'balloon'], /--host balloon is unknown: accepted dontneed, madv-free/],
+    [['check', '--design', 'd5-page-reporting', '--cpus', 'two'], /--cpus two is not a whole number/],
+    [['check', '--design', 'd5-page-reporting', '--frobnicate'], /unknown option '--frobnicate': accepted --design, --cpus/],
+    [['check', '--design'], /--design needs a value/],
+    [['launch'], /unknown command 'launch': accepted check, matrix, list, help/],
+  ])('rejects %j with one line and exit code 2', (args, message) => {
+    const r = run(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(r.err).not.toMatch(/\bat .*\.js:\d+/);
+    expect(r.out).toBe('');
+  });
+});
+
+describe('hintcheck list', () => {
+  it('names designs, host modes and invariants with one line each', () => {
+    const r = run('list');
+    expect(r.code).toBe(0);
+    for (const word of ['d1-arch-free-page', 'd5-page-reporting', 'd5-report-under-lock', 'd5-no-isolate', 'd5-ack-before-discard', 'd1-hint-after-poison',
+      'dontneed', 'madv-free', 'poison-on-fault', 'skip-if-poisoned',
+      'no-hint-under-zone-lock', 'no-reuse-while-hinting', 'poison-reads-back', 'allocator-conservation', 'no-missed-hints']) {
+      expect(r.out.split('\n').filter((l) => l.includes(` ${word} `) || l.trim().startsWith(word) || l.includes(`. ${word}`))).toHaveLength(1);
+    }
+  });
+});
+
+describe('hintcheck matrix', () => {
+  it('runs every design against its expectations and exits 0 when none moved', () => {
+    const r = run('matrix');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('every verdict as expected');
+    expect(r.out).toMatch(/d5-page-reporting +defaults +holds +holds +- +holds +viol@15/);
+  });
+
+  it('gives the same table as JSON', () => {
+    const r = run('matrix', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.ok).toBe(true);
+    const row = j.rows.find((x: { design: string; overrides: object }) => x.design === 'd1-arch-free-page' && Object.keys(x.overrides).length === 0);
+    expect(row.results.find((x: { invariant: string }) => x.invariant === 'no-missed-hints')).toEqual(
+      expect.objectContaining({ verdict: 'violated', expected: 'violated', depth: 6 }),
+    );
+  });
+});

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { check } from '../src/check.js';
+import { explore } from '../src/explorers/exhaustive.js';
+import { describePath, pathTo } from '../src/explorers/trace.js';
+import { findDesign } from '../src/model/designs/index.js';
+import { buildModel, resolveConfig } from '../src/model/system.js';
+
+function space(design: string, config: object) {
+  const d = findDesign(design);
+  const m = buildModel(d, resolveConfig(d, config));
+  return { m, r: explore(m, { invariants: [] }) };
+}
+
+describe('exhaustive explorer', () => {
+  // Pinned sizes of two small state spaces: a model change that moves them must be deliberate.
+  it('pins d5-page-reporting at 1 vCPU, 4 pages: 500 states, 922 transitions', () => {
+    const { r } = space('d5-page-reporting', { cpus: 1, pages: 4 });
+    expect([r.states, r.transitions, r.depth, r.complete]).toEqual([500, 922, 19, true]);
+  });
+
+  it('pins d5-page-reporting at 2 vCPUs, 4 pages: 10,723 states, 27,592 transitions', () => {
+    const { r } = space('d5-page-reporting', { cpus: 2, pages: 4 });
+    expect([r.states, r.transitions, r.depth, r.complete]).toEqual([10723, 27592, 34, true]);
+  });
+
+  it('pins d1-arch-free-page at its defaults: 50,299 states, 106,880 transitions', () => {
+    const { r } = space('d1-arch-free-page', {});
+    expect([r.states, r.transitions, r.complete]).toEqual([50299, 106880, true]);
+  });
+
+  it('stores every state exactly once and can give each back', () => {
+    const { m, r } = space('d5-page-reporting', { cpus: 2, pages: 4 });
+    const w = new Uint32Array(r.store.words);
+    const seen = new Set<string>();
+    for (let id = 0; id < r.states; id++) {
+      r.store.get(id, w);
+      seen.add(Array.from(w).join(','));
+    }
+    expect(seen.size).toBe(r.states);
+    expect(m.layout.words).toBe(r.store.words);
+  });
+
+  it('rebuilds a path to any state that replays to that state', () => {
+    const { m, r } = space('d5-page-reporting', { cpus: 2, pages: 4 });
+    const want = new Uint32Array(r.store.words);
+    const got = new Uint32Array(r.store.words);
+    for (const id of [1, 100, 5000, r.states - 1]) {
+      const path = pathTo(m, r, id);
+      const level = r.levels.findLastIndex((start) => start <= id);
+      expect(path).toHaveLength(level);
+      const t = describePath(m, path);
+      r.store.get(id, want);
+      m.layout.pack(m.layout.fromView(t.final), got, 0);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+  });
+
+  it('says unknown, never holds, when a budget cuts the search short', () => {
+    const r = check(findDesign('d5-page-reporting'), { maxStates: 2000 });
+    expect(r.complete).toBe(false);
+    expect(r.stoppedBy).toBe('max-states');
+    expect(r.results.every((x) => x.verdict === 'unknown')).toBe(true);
+  });
+
+  it('reports a violation found before the budget ran out as violated', () => {
+    const r = check(findDesign('d5-report-under-lock'), { maxStates: 1000 });
+    expect(r.complete).toBe(false);
+    const byId = Object.fromEntries(r.results.map((x) => [x.invariant, x.verdict]));
+    expect(byId['no-hint-under-zone-lock']).toBe('violated');
+    expect(byId['no-reuse-while-hinting']).toBe('unknown');
+  });
+
+  it('stops early once every checked invariant is violated', () => {
+    const r = check(findDesign('d5-report-under-lock'), { invariants: ['no-hint-under-zone-lock'] });
+    expect(r.stoppedBy).toBe('all-violated');
+    expect(r.states).toBeLessThan(1000);
+  });
+
+  it('finds the same verdicts whatever invariants are selected alongside', () => {
+    const d = findDesign('d5-no-isolate');
+    const all = check(d, { traces: false });
+    for (const res of all.results) {
+      const one = check(d, { invariants: [res.invariant], traces: false });
+      expect(one.results[0].verdict).toBe(res.verdict);
+      expect(one.results[0].depth).toBe(res.depth);
+    }
+  });
+});

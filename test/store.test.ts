@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PairTable, StateStore } from '../src/explorers/store.js';
+
+describe('PairTable', () => {
+  it('gives dense ids in insertion order and finds every pair again across growth', () => {
+    const t = new PairTable(4, 2);
+    const n = 50_000;
+    for (let i = 0; i < n; i++) {
+      expect(t.intern(i * 2654435761 >>> 0, i)).toBe(i);
+      expect(t.fresh).toBe(true);
+    }
+    for (let i = 0; i < n; i += 97) {
+      expect(t.intern(i * 2654435761 >>> 0, i)).toBe(i);
+      expect(t.fresh).toBe(false);
+      expect([t.first(i), t.second(i)]).toEqual([i * 2654435761 >>> 0, i]);
+    }
+    expect(t.count).toBe(n);
+  });
+
+  it('behaves as a set of pairs', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(20), fc.nat(20)), { maxLength: 400 }), (pairs) => {
+        const t = new PairTable(3, 1);
+        const ref = new Map<string, number>();
+        for (const [a, b] of pairs) {
+          const key = `${a},${b}`;
+          const known = ref.has(key);
+          const id = t.intern(a, b);
+          expect(t.fresh).toBe(!known);
+          if (known) expect(id).toBe(ref.get(key));
+          else ref.set(key, id);
+        }
+        expect(t.count).toBe(ref.size);
+      }),
+    );
+  });
+});
+
+describe('StateStore', () => {
+  it('round-trips states of any number of words per segment', () => {
+    for (const segments of [[1, 1], [2, 3], [3, 2], [4, 4]] as const) {
+      const store = new StateStore(segments);
+      const words = segments[0] + segments[1];
+      const states: number[][] = [];
+      for (let i = 0; i < 3000; i++) states.push(Array.from({ length: words }, (_, k) => (i * (k + 7) * 40503) % 65521));
+      const w = new Uint32Array(words);
+      states.forEach((s, i) => {
+        w.set(s);
+        expect(store.insert(w)).toBe(i);
+        expect(store.fresh).toBe(true);
+      });
+      states.forEach((s, i) => {
+        w.set(s);
+        expect(store.insert(w)).toBe(i);
+        expect(store.fresh).toBe(false);
+        store.get(i, w);
+        expect(Array.from(w)).toEqual(s);
+      });
+    }
+  });
+});
