@@ -47,21 +47,7 @@ export class PairTable {
   count = 0;
   /** Whether the last intern() added a new pair. */
   fresh = false;
-  /**
-   * Direct-mapped cache of recently interned pairs (a, b, id + 1). In a
-   * breadth-first search most revisits hit a state stored a few hundred
-   * states ago, whose random hash slot is no longer in the CPU's caches.
-   */
-  private readonly recentA: Uint32Array;
-  private readonly recentB: Uint32Array;
-  private readonly recentId: Uint32Array;
-  private readonly recentMask: number;
-
-  constructor(chunkBits: number, slotBits: number, recentBits = 0) {
-    this.recentA = new Uint32Array(1 << recentBits);
-    this.recentB = new Uint32Array(1 << recentBits);
-    this.recentId = new Uint32Array(1 << recentBits);
-    this.recentMask = recentBits === 0 ? -1 : (1 << recentBits) - 1;
+  constructor(chunkBits: number, slotBits: number) {
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;
     this.slotBits = slotBits;
@@ -74,11 +60,6 @@ export class PairTable {
     const mask = this.mask;
     const k = this.slotBits;
     const h = hashPair(a, b);
-    const r = this.recentMask < 0 ? -1 : (h >>> 7) & this.recentMask;
-    if (r >= 0 && this.recentA[r] === a && this.recentB[r] === b && this.recentId[r] !== 0) {
-      this.fresh = false;
-      return this.recentId[r] - 1;
-    }
     let i = h & mask;
     for (;;) {
       const v = slots[i];
@@ -89,7 +70,6 @@ export class PairTable {
         const o = (id & this.chunkMask) << 1;
         if (c[o] === a && c[o + 1] === b) {
           this.fresh = false;
-          if (r >= 0) this.remember(r, a, b, id);
           return id;
         }
       }
@@ -105,16 +85,9 @@ export class PairTable {
     slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
     this.count = id + 1;
     this.fresh = true;
-    if (r >= 0) this.remember(r, a, b, id);
     // Grow at 3/4 load: probes stay short and ids stay below the slot count.
     if (this.count * 4 > slots.length * 3) this.grow();
     return id;
-  }
-
-  private remember(r: number, a: number, b: number, id: number): void {
-    this.recentA[r] = a;
-    this.recentB[r] = b;
-    this.recentId[r] = id + 1;
   }
 
   first(id: number): number {
@@ -145,7 +118,7 @@ export class PairTable {
 
   /** Bytes held: the pair chunks allocated plus the hash slots. */
   bytes(): number {
-    return this.chunks.length * (8 << this.chunkBits) + this.slots.byteLength + this.recentId.byteLength * 3;
+    return this.chunks.length * (8 << this.chunkBits) + this.slots.byteLength;
   }
 }
 
@@ -175,9 +148,10 @@ function buildTree(level: number[], nodes: Node[], next: { index: number }, smal
 export class StateStore {
   readonly words: number;
   private readonly nodes: readonly Node[];
-  private readonly vals: Uint32Array;
   private readonly root: PairTable;
-  private readonly rootOut: number;
+  /** Insert and read back, generated for this tree's shape (straight-line code, no loops over nodes). */
+  readonly insert: (w: Uint32Array) => number;
+  readonly get: (id: number, w: Uint32Array) => void;
 
   /** `segments` gives the words of each segment (see Layout.segments). */
   constructor(segments: readonly [number, number]) {
@@ -186,11 +160,24 @@ export class StateStore {
     const next = { index: this.words };
     const a = buildTree(Array.from({ length: segments[0] }, (_, i) => i), nodes, next, true);
     const b = buildTree(Array.from({ length: segments[1] }, (_, i) => segments[0] + i), nodes, next, true);
-    this.rootOut = next.index++;
-    this.root = new PairTable(20, 16, 0);
-    nodes.push({ left: a, right: b, out: this.rootOut, table: this.root });
+    const rootOut = next.index++;
+    this.root = new PairTable(20, 16);
+    nodes.push({ left: a, right: b, out: rootOut, table: this.root });
     this.nodes = nodes;
-    this.vals = new Uint32Array(next.index);
+    const name = (i: number): string => (i < this.words ? `w[${i}]` : `v${i}`);
+    const ins = nodes.map((n, k) => `const v${n.out} = t${k}.intern(${name(n.left)}, ${name(n.right)});`);
+    ins.push(`return v${rootOut};`);
+    const get = [`const v${rootOut} = id;`];
+    for (let k = nodes.length - 1; k >= 0; k--) {
+      const n = nodes[k];
+      const src = `v${n.out}`;
+      get.push(`${n.left < this.words ? `w[${n.left}]` : `const v${n.left}`} = t${k}.first(${src});`);
+      get.push(`${n.right < this.words ? `w[${n.right}]` : `const v${n.right}`} = t${k}.second(${src});`);
+    }
+    const tables = nodes.map((_, k) => `t${k}`);
+    // Generated once per store: the tables are bound as arguments, the bodies are plain calls.
+    this.insert = new Function(...tables, `return function insert(w) {\n${ins.join('\n')}\n};`)(...nodes.map((n) => n.table));
+    this.get = new Function(...tables, `return function get(id, w) {\n${get.join('\n')}\n};`)(...nodes.map((n) => n.table));
   }
 
   get count(): number {
@@ -200,32 +187,6 @@ export class StateStore {
   /** Whether the last insert() added a new state. */
   get fresh(): boolean {
     return this.root.fresh;
-  }
-
-  /** Insert the packed state in w[0..words); returns its id (new or old; see `fresh`). */
-  insert(w: Uint32Array): number {
-    const vals = this.vals;
-    for (let i = 0; i < this.words; i++) vals[i] = w[i];
-    const nodes = this.nodes;
-    for (let k = 0; k < nodes.length; k++) {
-      const n = nodes[k];
-      vals[n.out] = n.table.intern(vals[n.left], vals[n.right]);
-    }
-    return vals[this.rootOut];
-  }
-
-  /** Write state `id`'s packed words into w[0..words). */
-  get(id: number, w: Uint32Array): void {
-    const vals = this.vals;
-    const nodes = this.nodes;
-    vals[this.rootOut] = id;
-    for (let k = nodes.length - 1; k >= 0; k--) {
-      const n = nodes[k];
-      const v = vals[n.out];
-      vals[n.left] = n.table.first(v);
-      vals[n.right] = n.table.second(v);
-    }
-    for (let i = 0; i < this.words; i++) w[i] = vals[i];
   }
 
   bytes(): number {

@@ -14,7 +14,7 @@
  */
 import { FREE_HEAD, freeOnePage, isFreeHead, rmqueue, smallestFreeOrder } from './allocator.js';
 import type { Config } from './config.js';
-import { contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero } from './host.js';
+import { BACKED, contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero } from './host.js';
 import type { FieldDecl } from './layout.js';
 import type { ActionSpec, Model, State } from './types.js';
 import { acquire, lockFree, lockHeldBy, release } from './zone-lock.js';
@@ -113,8 +113,9 @@ function poisonBlock(m: Model, s: State, c: number): void {
   const end = head + (1 << s[f.vOrder + c]);
   const value = contentAfterFree(m.cfg);
   for (let p = head; p < end; p++) {
-    if (m.cfg.poison === 'off') s[f.content + p] = value;
-    else guestWrite(m, s, p, value);
+    // Without poisoning nothing is written: the data just goes stale (an unbacked page keeps what a touch would read).
+    if (m.cfg.poison !== 'off') guestWrite(m, s, p, value);
+    else if (s[f.backing + p] === BACKED) s[f.content + p] = value;
   }
 }
 

@@ -82,6 +82,7 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
   const state = L.at('reporter', 'state');
   const phase = L.at('reporter', 'phase');
   const cursor = L.at('reporter', 'order');
+  const leftover = L.at('reporter', 'leftover');
   const vq = L.at('reporter', 'vq');
   const inBatch = v.noIsolate ? L.at('batch', 'member') : -1;
   const reporter = m.actors.indexOf('reporter');
@@ -153,6 +154,7 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
     s[cursor] = R;
     if (n > 0) {
       // page_reporting_process_zone(): the leftover batch is reported after the walk.
+      s[leftover] = 1;
       if (v.reportUnderLock) s[phase] = W_ISOLATED;
       else {
         release(m, s);
@@ -160,10 +162,15 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
       }
       return true;
     }
+    finishPass(s);
+    return true;
+  };
+
+  /** End of page_reporting_process(): cmpxchg(ACTIVE, IDLE); a pending REQUESTED reschedules the work. */
+  const finishPass = (s: State): void => {
     release(m, s);
     s[phase] = W_IDLE;
-    s[state] = s[state] === R_ACTIVE ? R_IDLE : s[state];
-    return true;
+    if (s[state] === R_ACTIVE) s[state] = R_IDLE;
   };
 
   /** page_reporting_cycle(): "release lock before waiting on report processing". */
@@ -201,7 +208,13 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
       else putbackIsolatedPage(m, s, p);
       if (isFreeHead(m, s, p, order)) s[f.reported + p] = 1;
     }
-    s[phase] = W_WALKING;
+    if (s[leftover]) {
+      // The leftover was the end of the zone: unlock, and the pass is over.
+      s[leftover] = 0;
+      finishPass(s);
+    } else {
+      s[phase] = W_WALKING;
+    }
     return true;
   };
 
@@ -309,6 +322,7 @@ function groups(v: PageReportingVariant) {
           state: { domain: REQUEST_STATES, doc: 'prdev->state: IDLE, REQUESTED or ACTIVE' },
           phase: { domain: WORKER_PHASES, doc: 'where the reporting worker is in page_reporting_process()' },
           order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
+          leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
           vq: { domain: VQ_STATES, doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
         },
       },
