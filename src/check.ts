@@ -66,7 +66,7 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
         verdict: 'violated',
         message: v.message,
         depth: v.depth,
-        ...(traces ? { trace: counterexample(m, r, v) } : {}),
+        ...(traces ? { trace: counterexample(m, r.store, v) } : {}),
       };
     }
     return { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' };

@@ -28,28 +28,39 @@ describe('exhaustive explorer', () => {
     expect([r.states, r.transitions, r.complete]).toEqual([16784, 35480, true]);
   });
 
-  it('stores every state exactly once and can give each back', () => {
+  it('stores every state exactly once, at the depth BFS first reached it', () => {
     const { m, r } = space('d5-page-reporting', { cpus: 2, pages: 4 });
     const w = new Uint32Array(r.store.words);
     const seen = new Set<string>();
-    for (let id = 0; id < r.states; id++) {
-      r.store.get(id, w);
+    const perDepth = new Map<number, number>();
+    r.store.forEach((a, b, depth) => {
+      r.store.decode(a, b, w);
       seen.add(Array.from(w).join(','));
-    }
+      perDepth.set(depth, (perDepth.get(depth) ?? 0) + 1);
+      expect(r.store.depthOf(a, b)).toBe(depth);
+    });
     expect(seen.size).toBe(r.states);
     expect(m.layout.words).toBe(r.store.words);
+    expect(Math.max(...perDepth.keys())).toBe(r.depth);
+    // The initial state alone at depth 0; its successors at depth 1.
+    expect(perDepth.get(0)).toBe(1);
   });
 
-  it('rebuilds a path to any state that replays to that state', () => {
+  it('rebuilds a shortest path to any state that replays to that state', () => {
     const { m, r } = space('d5-page-reporting', { cpus: 2, pages: 4 });
     const want = new Uint32Array(r.store.words);
     const got = new Uint32Array(r.store.words);
-    for (const id of [1, 100, 5000, r.states - 1]) {
-      const path = pathTo(m, r, id);
-      const level = r.levels.findLastIndex((start) => start <= id);
-      expect(path).toHaveLength(level);
+    const picks: { a: number; b: number; depth: number }[] = [];
+    let k = 0;
+    r.store.forEach((a, b, depth) => {
+      if (k++ % 2500 === 0 || depth === r.depth) picks.push({ a, b, depth });
+    });
+    expect(picks.length).toBeGreaterThan(4);
+    for (const ref of picks.slice(0, 8)) {
+      const path = pathTo(m, r.store, ref);
+      expect(path).toHaveLength(ref.depth);
       const t = describePath(m, path);
-      r.store.get(id, want);
+      r.store.decode(ref.a, ref.b, want);
       m.layout.pack(m.layout.fromView(t.final), got, 0);
       expect(Array.from(got)).toEqual(Array.from(want));
     }

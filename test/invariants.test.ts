@@ -9,7 +9,7 @@ import { findDesign } from '../src/model/designs/index.js';
  */
 const KILLS = [
   { design: 'd5-report-under-lock', config: {}, invariant: 'no-hint-under-zone-lock', depth: 3, last: 'report' },
-  { design: 'd5-no-isolate', config: {}, invariant: 'no-reuse-while-hinting', depth: 4, last: 'report' },
+  { design: 'd5-no-isolate', config: {}, invariant: 'no-reuse-while-hinting', depth: 4, last: 'alloc_pages' },
   { design: 'd5-ack-before-discard', config: {}, invariant: 'no-reuse-while-hinting', depth: 6, last: 'alloc_pages' },
   { design: 'd1-hint-after-poison', config: { poison: 'on' as const }, invariant: 'poison-reads-back', depth: 3, last: 'prep_new_page' },
   { design: 'd5-page-reporting', config: { poison: 'on' as const, host: 'dontneed' as const, reportOrder: 2 }, invariant: 'poison-reads-back', depth: 10, last: 'prep_new_page' },

@@ -13,7 +13,8 @@ describe('PairTable', () => {
     for (let i = 0; i < n; i += 97) {
       expect(t.intern(i * 2654435761 >>> 0, i)).toBe(i);
       expect(t.fresh).toBe(false);
-      expect([t.first(i), t.second(i)]).toEqual([i * 2654435761 >>> 0, i]);
+      t.load(i);
+      expect([t.a, t.b]).toEqual([i * 2654435761 >>> 0, i]);
     }
     expect(t.count).toBe(n);
   });
@@ -38,25 +39,37 @@ describe('PairTable', () => {
 });
 
 describe('StateStore', () => {
-  it('round-trips states of any number of words per segment', () => {
+  it('keeps each distinct state once with the depth it was first inserted at', () => {
     for (const segments of [[1, 1], [2, 3], [3, 2], [4, 4]] as const) {
-      const store = new StateStore(segments);
+      const store = new StateStore(segments, 64);
       const words = segments[0] + segments[1];
       const states: number[][] = [];
       for (let i = 0; i < 3000; i++) states.push(Array.from({ length: words }, (_, k) => (i * (k + 7) * 40503) % 65521));
       const w = new Uint32Array(words);
+      const keys: [number, number][] = [];
       states.forEach((s, i) => {
         w.set(s);
-        expect(store.insert(w)).toBe(i);
-        expect(store.fresh).toBe(true);
+        expect(store.insert(w, i % 7)).toBe(true);
+        keys.push([store.a, store.b]);
       });
+      expect(store.count).toBe(states.length);
       states.forEach((s, i) => {
         w.set(s);
-        expect(store.insert(w)).toBe(i);
-        expect(store.fresh).toBe(false);
-        store.get(i, w);
+        expect(store.insert(w, 99)).toBe(false);
+        expect([store.a, store.b]).toEqual(keys[i]);
+        expect(store.depthOf(store.a, store.b)).toBe(i % 7);
+        store.decode(keys[i][0], keys[i][1], w);
         expect(Array.from(w)).toEqual(s);
       });
+      let n = 0;
+      store.forEach(() => n++);
+      expect(n).toBe(states.length);
     }
+  });
+
+  it('says a state it never saw is absent', () => {
+    const store = new StateStore([1, 1]);
+    store.insert(Uint32Array.from([1, 2]), 0);
+    expect(store.depthOf(5, 5)).toBe(-1);
   });
 });

@@ -12,7 +12,8 @@
  */
 import type { Checks, Invariant } from '../invariants/types.js';
 import type { Model } from '../model/types.js';
-import { StateStore } from './store.js';
+import { PairQueue } from './queue.js';
+import { StateStore, StoreFull } from './store.js';
 
 export interface ExploreOptions {
   readonly invariants: readonly Invariant[];
@@ -33,6 +34,13 @@ export interface Progress {
   readonly seconds: number;
 }
 
+/** A stored state: its two segment ids and the BFS depth it was first reached at. */
+export interface StateRef {
+  readonly a: number;
+  readonly b: number;
+  readonly depth: number;
+}
+
 /** Where a violation was seen: a state (the end of the trace) or a step out of a state. */
 export interface Violation {
   readonly invariant: Invariant;
@@ -40,13 +48,13 @@ export interface Violation {
   /** Length of the shortest counterexample. */
   readonly depth: number;
   /** The violating state, for state invariants. */
-  readonly state?: number;
+  readonly state?: StateRef;
   /** The state the violating step leaves, and the step, for edge invariants. */
-  readonly from?: number;
+  readonly from?: StateRef;
   readonly action?: number;
 }
 
-export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated';
+export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'store-full';
 
 export interface SearchResult {
   readonly complete: boolean;
@@ -60,8 +68,8 @@ export interface SearchResult {
   readonly bytes: number;
   readonly violations: ReadonlyMap<string, Violation>;
   readonly store: StateStore;
-  /** First state id of each BFS level. */
-  readonly levels: readonly number[];
+  /** Why the store stopped the search, when it did. */
+  readonly note?: string;
 }
 
 interface Active {
@@ -74,6 +82,7 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const store = new StateStore(L.segments);
   const words = new Uint32Array(store.words);
   const nextWords = new Uint32Array(store.words);
+  const pair = new Uint32Array(2);
   const cur = new Uint8Array(L.size);
   const next = new Uint8Array(L.size);
   const A = m.actions.length;
@@ -82,6 +91,7 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const guard2At = Int32Array.from(m.actions, (a) => a.guard2At ?? -1);
   const guard2Is = Int32Array.from(m.actions, (a) => a.guard2Is ?? 0);
   const apply = m.actions.map((a) => a.apply);
+  const events = L.transients;
   const maxStates = opts.maxStates ?? Infinity;
   const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
   const progressMs = opts.progressMs ?? 1000;
@@ -98,12 +108,12 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
     edgeChecks = edgeChecks.filter((a) => a.inv !== inv);
   };
 
-  const checkState = (s: Uint8Array, id: number, depth: number): void => {
+  const checkState = (s: Uint8Array, depth: number): void => {
     for (let i = 0; i < stateChecks.length; i++) {
-      const a = stateChecks[i];
-      const msg = a.checks.state!(s);
+      const c = stateChecks[i];
+      const msg = c.checks.state!(s);
       if (msg !== null) {
-        record(a.inv, { invariant: a.inv, message: msg, depth, state: id });
+        record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth } });
         i--;
       }
     }
@@ -113,74 +123,96 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   let lastProgress = t0;
   const init = m.initial();
   L.pack(init, words, 0);
-  store.insert(words);
-  checkState(init, 0, 0);
+  store.insert(words, 0);
+  checkState(init, 0);
 
-  const levels: number[] = [0];
-  let levelEnd = store.count;
+  let level = new PairQueue();
+  level.push(store.a, store.b);
+  let upcoming = new PairQueue();
   let depth = 0;
   let transitions = 0;
   let stoppedBy: StopReason = 'exhausted';
-  let id = 0;
+  let note: string | undefined;
+  let i = 0;
+  let expanded = 0;
+  let queueBytes = 0;
 
-  search: while (id < store.count) {
-    if (violations.size === total && total > 0) {
-      stoppedBy = 'all-violated';
-      break;
-    }
-    if (id === levelEnd) {
-      depth++;
-      levels.push(id);
-      levelEnd = store.count;
-    }
-    if ((id & 0x3ff) === 0) {
-      const now = performance.now();
-      if (now - t0 > maxMs) {
-        stoppedBy = 'max-seconds';
+  try {
+    search: for (;;) {
+      if (i === level.length) {
+        if (upcoming.length === 0) break;
+        queueBytes = Math.max(queueBytes, level.bytes() + upcoming.bytes());
+        level = upcoming;
+        upcoming = new PairQueue();
+        i = 0;
+        depth++;
+      }
+      if (violations.size === total && total > 0) {
+        stoppedBy = 'all-violated';
         break;
       }
-      if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
-        lastProgress = now;
-        opts.onProgress({ states: store.count, transitions, queue: store.count - id, depth, seconds: (now - t0) / 1000 });
-      }
-    }
-    store.get(id, words);
-    L.unpack(words, 0, cur);
-    // A step whose guard fails leaves its copy untouched, so the copy is
-    // only refreshed after a step that was taken.
-    next.set(cur);
-    for (let a = 0; a < A; a++) {
-      const g = guardAt[a];
-      if (g >= 0 && cur[g] !== guardIs[a]) continue;
-      const g2 = guard2At[a];
-      if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
-      if (!apply[a](next)) continue;
-      transitions++;
-      for (let i = 0; i < edgeChecks.length; i++) {
-        const e = edgeChecks[i];
-        const msg = e.checks.edge!(cur, next, m.actions[a]);
-        if (msg !== null) {
-          record(e.inv, { invariant: e.inv, message: msg, depth: depth + 1, from: id, action: a });
-          i--;
+      if ((expanded & 0x3ff) === 0) {
+        const now = performance.now();
+        if (now - t0 > maxMs) {
+          stoppedBy = 'max-seconds';
+          break;
         }
-      }
-      L.pack(next, nextWords, 0);
-      const sid = store.insert(nextWords);
-      if (store.fresh) {
-        if (stateChecks.length > 0) checkState(next, sid, depth + 1);
-        if (store.count >= maxStates) {
-          id++;
-          stoppedBy = 'max-states';
-          break search;
+        if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
+          lastProgress = now;
+          opts.onProgress({ states: store.count, transitions, queue: level.length - i + upcoming.length, depth, seconds: (now - t0) / 1000 });
         }
+        level.release(i);
       }
+      level.read(i, pair);
+      const pa = pair[0];
+      const pb = pair[1];
+      i++;
+      expanded++;
+      store.decode(pa, pb, words);
+      L.unpack(words, 0, cur);
+      // A step whose guard fails leaves its copy untouched, so the copy is
+      // only refreshed after a step that was taken.
       next.set(cur);
+      for (let a = 0; a < A; a++) {
+        const g = guardAt[a];
+        if (g >= 0 && cur[g] !== guardIs[a]) continue;
+        const g2 = guard2At[a];
+        if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
+        if (!apply[a](next)) continue;
+        transitions++;
+        // Edge invariants read the step's events; most steps raise none.
+        if (edgeChecks.length > 0) {
+          let raised = false;
+          for (let e = events; e < next.length; e++) if (next[e] !== 0) raised = true;
+          if (raised) {
+            for (let k = 0; k < edgeChecks.length; k++) {
+              const c = edgeChecks[k];
+              const msg = c.checks.edge!(cur, next, m.actions[a]);
+              if (msg !== null) {
+                record(c.inv, { invariant: c.inv, message: msg, depth: depth + 1, from: { a: pa, b: pb, depth }, action: a });
+                k--;
+              }
+            }
+          }
+        }
+        L.pack(next, nextWords, 0);
+        if (store.insert(nextWords, depth + 1)) {
+          upcoming.push(store.a, store.b);
+          if (stateChecks.length > 0) checkState(next, depth + 1);
+          if (store.count >= maxStates) {
+            stoppedBy = 'max-states';
+            break search;
+          }
+        }
+        next.set(cur);
+      }
     }
-    id++;
+  } catch (e) {
+    if (!(e instanceof StoreFull)) throw e;
+    stoppedBy = 'store-full';
+    note = e.message;
   }
-  // States found beyond the level being expanded form one more (partial) level.
-  if (store.count > levelEnd && levels[levels.length - 1] !== levelEnd) levels.push(levelEnd);
-  depth = levels.length - 1;
+  if (upcoming.length > 0) depth++;
   const seconds = (performance.now() - t0) / 1000;
   return {
     complete: stoppedBy === 'exhausted',
@@ -189,9 +221,9 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
     transitions,
     depth,
     seconds,
-    bytes: store.bytes(),
+    bytes: store.bytes() + Math.max(queueBytes, level.bytes() + upcoming.bytes()),
     violations,
     store,
-    levels,
+    ...(note !== undefined ? { note } : {}),
   };
 }

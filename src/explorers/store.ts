@@ -4,16 +4,18 @@
  *
  * A packed state is two segments (see Layout): the allocator's page
  * structure with the vCPUs, and page contents with the engine and the host.
- * Each segment is interned on its own (words paired up in small tables, as
- * in LTSmin's tree compression and SPIN's COLLAPSE), and a state is stored as
- * the root pair of its two segment ids. A few thousand distinct segments
- * combine into millions of states, so each state costs one 8-byte root entry
- * plus its hash slot, and the segment tables stay small enough to live in
- * cache. Nothing is hashed away: a search that ends says `holds` exactly.
+ * Each segment is interned on its own (its words paired up in small tables,
+ * as in LTSmin's tree compression and SPIN's COLLAPSE), so a state is the
+ * pair of its two segment ids. A few thousand distinct segments combine into
+ * millions of states, and the segment tables stay small enough to live in
+ * the CPU's caches.
  *
- * Root ids are dense, in insertion order, so for a breadth-first search the
- * root table is also the queue and the levels are id ranges: no parent links
- * are stored (traces are rebuilt by re-expanding the level before).
+ * The pairs themselves live inline in one open-addressing table, 8 bytes a
+ * slot: 24 bits per segment id and 16 bits for the BFS depth at which the
+ * state was first reached. A lookup is one random memory access, and no
+ * parent links or state ids are kept: the depth is enough to rebuild a
+ * shortest path by re-expanding the states one level up. Nothing is hashed
+ * away, so a search that ends says `holds` exactly.
  *
  * Buffers here are private to the store; nothing outside sees them mutate.
  */
@@ -47,6 +49,14 @@ export class PairTable {
   count = 0;
   /** Whether the last intern() added a new pair. */
   fresh = false;
+  /**
+   * The pair last read by load() or interned, and its id: the successors of
+   * a state mostly leave one of its segments alone, so the lookup of that
+   * segment finds it here without touching the hash table.
+   */
+  private lastA = 0;
+  private lastB = 0;
+  private lastId = -1;
   constructor(chunkBits: number, slotBits: number) {
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;
@@ -56,6 +66,10 @@ export class PairTable {
   }
 
   intern(a: number, b: number): number {
+    if (a === this.lastA && b === this.lastB && this.lastId >= 0) {
+      this.fresh = false;
+      return this.lastId;
+    }
     const slots = this.slots;
     const mask = this.mask;
     const k = this.slotBits;
@@ -70,6 +84,9 @@ export class PairTable {
         const o = (id & this.chunkMask) << 1;
         if (c[o] === a && c[o + 1] === b) {
           this.fresh = false;
+          this.lastA = a;
+          this.lastB = b;
+          this.lastId = id;
           return id;
         }
       }
@@ -85,18 +102,26 @@ export class PairTable {
     slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
     this.count = id + 1;
     this.fresh = true;
+    this.lastA = a;
+    this.lastB = b;
+    this.lastId = id;
     // Grow at 3/4 load: probes stay short and ids stay below the slot count.
     if (this.count * 4 > slots.length * 3) this.grow();
     return id;
   }
 
-  first(id: number): number {
-    return this.chunks[id >>> this.chunkBits][(id & this.chunkMask) << 1];
+  /** Read pair `id` into `a`/`b` (and remember it for the next intern()). */
+  load(id: number): void {
+    const c = this.chunks[id >>> this.chunkBits];
+    const o = (id & this.chunkMask) << 1;
+    this.lastA = this.a = c[o];
+    this.lastB = this.b = c[o + 1];
+    this.lastId = id;
   }
 
-  second(id: number): number {
-    return this.chunks[id >>> this.chunkBits][((id & this.chunkMask) << 1) + 1];
-  }
+  /** The pair read by the last load(). */
+  a = 0;
+  b = 0;
 
   private grow(): void {
     const k = this.slotBits + 1;
@@ -122,7 +147,7 @@ export class PairTable {
   }
 }
 
-/** A node of a segment's tree: interns (value[left], value[right]) into value[index]. */
+/** A node of a segment's tree: interns (value[left], value[right]) into value[out]. */
 interface Node {
   readonly left: number;
   readonly right: number;
@@ -130,13 +155,19 @@ interface Node {
   readonly table: PairTable;
 }
 
-/** Pair up the values `level` (indices into the value array) until one is left. */
-function buildTree(level: number[], nodes: Node[], next: { index: number }, small: boolean): number {
+/** Pair up `level` (indices into the value array) until one value is left; returns its index. */
+function buildTree(level: number[], nodes: Node[], next: { index: number }): number {
+  if (level.length === 1) {
+    // A one-word segment is still interned, so that its id stays small.
+    const out = next.index++;
+    nodes.push({ left: level[0], right: -1, out, table: new PairTable(12, 10) });
+    return out;
+  }
   while (level.length > 1) {
     const up: number[] = [];
     for (let i = 0; i + 1 < level.length; i += 2) {
       const out = next.index++;
-      nodes.push({ left: level[i], right: level[i + 1], out, table: small ? new PairTable(12, 10) : new PairTable(20, 16) });
+      nodes.push({ left: level[i], right: level[i + 1], out, table: new PairTable(12, 10) });
       up.push(out);
     }
     if (level.length % 2 === 1) up.push(level[level.length - 1]);
@@ -145,58 +176,144 @@ function buildTree(level: number[], nodes: Node[], next: { index: number }, smal
   return level[0];
 }
 
+/** A hash scaled to [0, size) without a division (Lemire's fastrange, in doubles). */
+function home(h: number, size: number): number {
+  return Math.floor(((h >>> 16) * size + Math.floor(((h & 0xffff) * size) / 65536)) / 65536);
+}
+
+/** Segment ids must fit the 24 bits a key gives each. */
+export const MAX_SEGMENTS = 1 << 24;
+/** Depth is kept in 16 bits (+1, so that 0 marks an empty slot). */
+export const MAX_DEPTH = 0xfffe;
+
+/** The store ran out of key space: the search stops, its verdicts are unknown. */
+export class StoreFull extends Error {}
+
 export class StateStore {
   readonly words: number;
   private readonly nodes: readonly Node[];
-  private readonly root: PairTable;
-  /** Insert and read back, generated for this tree's shape (straight-line code, no loops over nodes). */
-  readonly insert: (w: Uint32Array) => number;
-  readonly get: (id: number, w: Uint32Array) => void;
+  /** Intern both segments of w; the ids land in `a` and `b`. Generated per shape. */
+  private readonly key: (w: Uint32Array) => void;
+  /** Words of the state with segment ids (a, b). Generated per shape. */
+  readonly decode: (a: number, b: number, w: Uint32Array) => void;
+  private keys: Uint32Array;
+  private size: number;
+  count = 0;
+  /** Whether the last insert() added a new state. */
+  fresh = false;
+  /** Segment ids of the state last inserted. */
+  a = 0;
+  b = 0;
 
   /** `segments` gives the words of each segment (see Layout.segments). */
-  constructor(segments: readonly [number, number]) {
+  constructor(segments: readonly [number, number], slots = 1 << 16) {
     this.words = segments[0] + segments[1];
     const nodes: Node[] = [];
     const next = { index: this.words };
-    const a = buildTree(Array.from({ length: segments[0] }, (_, i) => i), nodes, next, true);
-    const b = buildTree(Array.from({ length: segments[1] }, (_, i) => segments[0] + i), nodes, next, true);
-    const rootOut = next.index++;
-    this.root = new PairTable(20, 16);
-    nodes.push({ left: a, right: b, out: rootOut, table: this.root });
+    const a = buildTree(Array.from({ length: segments[0] }, (_, i) => i), nodes, next);
+    const b = buildTree(Array.from({ length: segments[1] }, (_, i) => segments[0] + i), nodes, next);
     this.nodes = nodes;
-    const name = (i: number): string => (i < this.words ? `w[${i}]` : `v${i}`);
-    const ins = nodes.map((n, k) => `const v${n.out} = t${k}.intern(${name(n.left)}, ${name(n.right)});`);
-    ins.push(`return v${rootOut};`);
-    const get = [`const v${rootOut} = id;`];
+    const name = (i: number): string => (i < 0 ? '0' : i < this.words ? `w[${i}]` : `v${i}`);
+    const key = nodes.map((n, k) => `const v${n.out} = t${k}.intern(${name(n.left)}, ${name(n.right)});`);
+    key.push(`store.a = v${a};`, `store.b = v${b};`);
+    const dec = [`const v${a} = a;`, `const v${b} = b;`];
     for (let k = nodes.length - 1; k >= 0; k--) {
       const n = nodes[k];
-      const src = `v${n.out}`;
-      get.push(`${n.left < this.words ? `w[${n.left}]` : `const v${n.left}`} = t${k}.first(${src});`);
-      get.push(`${n.right < this.words ? `w[${n.right}]` : `const v${n.right}`} = t${k}.second(${src});`);
+      dec.push(`t${k}.load(v${n.out});`);
+      dec.push(`${n.left < this.words ? `w[${n.left}]` : `const v${n.left}`} = t${k}.a;`);
+      if (n.right >= 0) dec.push(`${n.right < this.words ? `w[${n.right}]` : `const v${n.right}`} = t${k}.b;`);
     }
     const tables = nodes.map((_, k) => `t${k}`);
-    // Generated once per store: the tables are bound as arguments, the bodies are plain calls.
-    this.insert = new Function(...tables, `return function insert(w) {\n${ins.join('\n')}\n};`)(...nodes.map((n) => n.table));
-    this.get = new Function(...tables, `return function get(id, w) {\n${get.join('\n')}\n};`)(...nodes.map((n) => n.table));
+    // Generated once per store: straight-line calls, no loop over the tree in the hot path.
+    this.key = new Function('store', ...tables, `return function key(w) {\n${key.join('\n')}\n};`)(this, ...nodes.map((n) => n.table));
+    this.decode = new Function(...tables, `return function decode(a, b, w) {\n${dec.join('\n')}\n};`)(...nodes.map((n) => n.table));
+    this.size = slots;
+    this.keys = new Uint32Array(2 * slots);
   }
 
-  get count(): number {
-    return this.root.count;
+  /**
+   * Insert the packed state w[0..words) first reached at `depth`. Returns
+   * whether it is new; its segment ids are left in `a` and `b`.
+   */
+  insert(w: Uint32Array, depth: number): boolean {
+    this.key(w);
+    const a = this.a;
+    const b = this.b;
+    if (a >= MAX_SEGMENTS || b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
+    const lo = (a | ((b & 0xff) << 24)) >>> 0;
+    const hiKey = b >>> 8;
+    const keys = this.keys;
+    const size = this.size;
+    let i = home(hashPair(a, b), size);
+    for (;;) {
+      const hi = keys[2 * i + 1];
+      if (hi === 0) break;
+      if (keys[2 * i] === lo && (hi & 0xffff) === hiKey) {
+        this.fresh = false;
+        return false;
+      }
+      if (++i === size) i = 0;
+    }
+    if (depth > MAX_DEPTH) throw new StoreFull(`search deeper than ${MAX_DEPTH} levels`);
+    keys[2 * i] = lo;
+    keys[2 * i + 1] = (hiKey | ((depth + 1) << 16)) >>> 0;
+    this.count++;
+    this.fresh = true;
+    // Grow by half at 3/4 load: the table stays between 1/2 and 3/4 full.
+    if (this.count * 4 > size * 3) this.grow();
+    return true;
   }
 
-  /** Whether the last insert() added a new state. */
-  get fresh(): boolean {
-    return this.root.fresh;
+  /** Depth at which the state with segment ids (a, b) was first reached, or -1. */
+  depthOf(a: number, b: number): number {
+    const lo = (a | ((b & 0xff) << 24)) >>> 0;
+    const hiKey = b >>> 8;
+    let i = home(hashPair(a, b), this.size);
+    for (;;) {
+      const hi = this.keys[2 * i + 1];
+      if (hi === 0) return -1;
+      if (this.keys[2 * i] === lo && (hi & 0xffff) === hiKey) return (hi >>> 16) - 1;
+      if (++i === this.size) i = 0;
+    }
+  }
+
+  /** Every stored state (segment ids and depth), in table order. */
+  forEach(fn: (a: number, b: number, depth: number) => void): void {
+    const keys = this.keys;
+    for (let i = 0; i < this.size; i++) {
+      const hi = keys[2 * i + 1];
+      if (hi === 0) continue;
+      const lo = keys[2 * i];
+      fn(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8), (hi >>> 16) - 1);
+    }
+  }
+
+  private grow(): void {
+    const size = Math.floor(this.size * 1.5) + 1;
+    if (size > 2 ** 31 - 1) throw new StoreFull('hash table full (2^31 slots)');
+    const keys = new Uint32Array(2 * size);
+    const old = this.keys;
+    for (let j = 0; j < this.size; j++) {
+      const hi = old[2 * j + 1];
+      if (hi === 0) continue;
+      const lo = old[2 * j];
+      let i = home(hashPair(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8)), size);
+      while (keys[2 * i + 1] !== 0) if (++i === size) i = 0;
+      keys[2 * i] = lo;
+      keys[2 * i + 1] = hi;
+    }
+    this.keys = keys;
+    this.size = size;
   }
 
   bytes(): number {
-    let b = 0;
+    let b = this.keys.byteLength;
     for (const n of this.nodes) b += n.table.bytes();
     return b;
   }
 
-  /** Entries per table, root last: how well the segments compress. */
+  /** Entries of each segment table, then the number of states. */
   tableSizes(): number[] {
-    return this.nodes.map((n) => n.table.count);
+    return [...this.nodes.map((n) => n.table.count), this.count];
   }
 }

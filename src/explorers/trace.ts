@@ -8,7 +8,8 @@
 import type { Change, StateView } from '../model/layout.js';
 import type { Model, State } from '../model/types.js';
 import { describeChanges } from '../report/format.js';
-import type { SearchResult, Violation } from './exhaustive.js';
+import type { StateRef, Violation } from './exhaustive.js';
+import type { StateStore } from './store.js';
 
 export interface TraceStep {
   /** 1-based step number. */
@@ -31,21 +32,14 @@ export interface Trace {
   readonly final: StateView;
 }
 
-function levelOf(levels: readonly number[], id: number): number {
-  let lo = 0;
-  let hi = levels.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (levels[mid] <= id) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-/** Action ids leading from the initial state to state `target`. */
-export function pathTo(m: Model, r: SearchResult, target: number): number[] {
+/**
+ * Action ids leading from the initial state to `target`: for each level,
+ * the first state one level up (in table order) with a step to the current
+ * one. Every state at depth d has such a parent at depth d - 1, so the path
+ * is a shortest one.
+ */
+export function pathTo(m: Model, store: StateStore, target: StateRef): number[] {
   const L = m.layout;
-  const store = r.store;
   const want = new Uint32Array(store.words);
   const w = new Uint32Array(store.words);
   const nw = new Uint32Array(store.words);
@@ -53,28 +47,28 @@ export function pathTo(m: Model, r: SearchResult, target: number): number[] {
   const next = new Uint8Array(L.size);
   const path: number[] = [];
   let t = target;
-  for (let d = levelOf(r.levels, t); d > 0; d--) {
-    store.get(t, want);
-    const lo = r.levels[d - 1];
-    const hi = r.levels[d];
-    let found = -1;
-    for (let id = lo; id < hi && found < 0; id++) {
-      store.get(id, w);
+  while (t.depth > 0) {
+    store.decode(t.a, t.b, want);
+    let found: StateRef | undefined;
+    const up = t.depth - 1;
+    store.forEach((a, b, depth) => {
+      if (found !== undefined || depth !== up) return;
+      store.decode(a, b, w);
       L.unpack(w, 0, cur);
-      for (const a of m.actions) {
+      for (const act of m.actions) {
         next.set(cur);
-        if (!a.apply(next)) continue;
+        if (!act.apply(next)) continue;
         L.pack(next, nw, 0);
         let same = true;
         for (let i = 0; i < store.words; i++) if (nw[i] !== want[i]) same = false;
         if (same) {
-          path.push(a.id);
-          found = id;
-          break;
+          path.push(act.id);
+          found = { a, b, depth };
+          return;
         }
       }
-    }
-    if (found < 0) throw new Error(`[hintcheck internal bug] no parent found for state ${t} at depth ${d}`);
+    });
+    if (found === undefined) throw new Error(`[hintcheck internal bug] no parent found for a state at depth ${t.depth}`);
     t = found;
   }
   return path.reverse();
@@ -110,7 +104,7 @@ export function describePath(m: Model, ids: readonly number[]): Trace {
 }
 
 /** The shortest counterexample for a violation found by the search. */
-export function counterexample(m: Model, r: SearchResult, v: Violation): Trace {
-  if (v.state !== undefined) return describePath(m, pathTo(m, r, v.state));
-  return describePath(m, [...pathTo(m, r, v.from!), v.action!]);
+export function counterexample(m: Model, store: StateStore, v: Violation): Trace {
+  if (v.state !== undefined) return describePath(m, pathTo(m, store, v.state));
+  return describePath(m, [...pathTo(m, store, v.from!), v.action!]);
 }

@@ -14,11 +14,12 @@ import type { Model, State } from '../model/types.js';
 import { holdsBlock } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
-/** `cover` is one byte of scratch per page, owned by the caller. */
-export function conservation(m: Model, s: State, cover: Uint8Array): string | null {
+/** `cover` is one byte of scratch per page and `listed` one int per order, owned by the caller. */
+export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int32Array = new Int32Array(m.cfg.maxOrder + 1)): string | null {
   const f = m.f;
   const n = m.cfg.pages;
   cover.fill(0);
+  listed.fill(0);
   for (let c = 0; c < m.cfg.cpus; c++) {
     if (!holdsBlock(m, s, c)) continue;
     const head = s[f.vHead + c];
@@ -48,6 +49,7 @@ export function conservation(m: Model, s: State, cover: Uint8Array): string | nu
     const order = s[f.order + p];
     const size = 1 << order;
     if (p % size !== 0 || p + size > n) return `page ${p} heads a misaligned ${OWNERS[owner]} block of order ${order}`;
+    if (owner === FREE_HEAD) listed[order]++;
     if (cover[p]) return `page ${p} heads a block inside another block`;
     cover[p] = 1;
     const tail = owner === FREE_HEAD ? FREE_TAIL : ISOLATED_TAIL;
@@ -57,11 +59,8 @@ export function conservation(m: Model, s: State, cover: Uint8Array): string | nu
     }
   }
   for (let o = 0; o <= m.cfg.maxOrder; o++) {
-    let listed = 0;
-    for (let p = 0; p < n; p++) if (s[f.owner + p] === FREE_HEAD && s[f.order + p] === o) listed++;
-    if (listed !== s[f.nrFree + o]) {
-      return `free_area[${o}].nr_free is ${s[f.nrFree + o]} but ${listed} block${listed === 1 ? ' is' : 's are'} on the list`;
-    }
+    const k = listed[o];
+    if (k !== s[f.nrFree + o]) return `free_area[${o}].nr_free is ${s[f.nrFree + o]} but ${k} block${k === 1 ? ' is' : 's are'} on the list`;
   }
   return null;
 }
@@ -75,6 +74,7 @@ export const allocatorConservation: Invariant = {
   applies: () => true,
   bind: (m) => {
     const cover = new Uint8Array(m.cfg.pages);
-    return { state: (s) => conservation(m, s, cover) };
+    const listed = new Int32Array(m.cfg.maxOrder + 1);
+    return { state: (s) => conservation(m, s, cover, listed) };
   },
 };

@@ -53,16 +53,14 @@ export function isFreeHead(m: Model, s: State, head: number, order: number): boo
   return s[m.f.owner + head] === FREE_HEAD && s[m.f.order + head] === order;
 }
 
-/** Smallest order >= `order` whose free list is non-empty, or -1 (what __rmqueue_smallest() walks). */
+/**
+ * Smallest order >= `order` whose free list is non-empty, or -1: the walk
+ * __rmqueue_smallest() makes over free_area[]. Read from nr_free, which
+ * agrees with the lists wherever allocator-conservation holds.
+ */
 export function smallestFreeOrder(m: Model, s: State, order: number): number {
-  const f = m.f;
-  let best = -1;
-  for (let p = 0; p < m.cfg.pages; p++) {
-    if (s[f.owner + p] !== FREE_HEAD) continue;
-    const o = s[f.order + p];
-    if (o >= order && (best < 0 || o < best)) best = o;
-  }
-  return best;
+  for (let o = order; o <= m.cfg.maxOrder; o++) if (s[m.f.nrFree + o] !== 0) return o;
+  return -1;
 }
 
 /** add_to_free_list(): the block becomes a free head with unreported tail pages. */

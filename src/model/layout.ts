@@ -79,6 +79,8 @@ export class Layout {
   readonly groups: readonly GroupDecl[];
   /** Bytes in the working vector, transients included. */
   readonly size: number;
+  /** Offset of the first transient byte (the events of a step); size when there are none. */
+  readonly transients: number;
   readonly packedBits: number;
   readonly words: number;
   /** Words of each storage segment: segment 0 is w[0..segments[0]), segment 1 the rest. */
@@ -110,6 +112,7 @@ export class Layout {
     }
     this.fields = infos;
     this.size = offset;
+    this.transients = infos.find((f) => f.decl.transient)?.offset ?? offset;
     const segBits = [0, 0];
     for (const f of infos) if (!f.decl.transient) segBits[(f.group.segment ?? 1)] += f.bits * f.length;
     this.packedBits = segBits[0] + segBits[1];
