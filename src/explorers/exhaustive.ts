@@ -77,6 +77,28 @@ interface Active {
   readonly checks: Checks;
 }
 
+/**
+ * Steps grouped by their pre-guard (an offset, typically an actor's phase,
+ * and the value it must hold), in CSR form: for guard offset at[d] and value
+ * v, the step ids are ids[start[d * 257 + v] .. start[d * 257 + v + 1]).
+ * Unguarded steps sit under offset -1, value 0. A state then only tries the
+ * steps its actors' phases allow.
+ */
+function dispatchTable(m: Model): { at: Int32Array; start: Int32Array; ids: Int32Array } {
+  const offsets = [...new Set(m.actions.map((a) => a.guardAt))].sort((x, y) => x - y);
+  const start = new Int32Array(offsets.length * 257 + 1);
+  const ids: number[] = [];
+  offsets.forEach((g, d) => {
+    for (let v = 0; v < 256; v++) {
+      start[d * 257 + v] = ids.length;
+      for (const a of m.actions) if (a.guardAt === g && (g < 0 ? v === 0 : a.guardIs === v)) ids.push(a.id);
+    }
+    start[d * 257 + 256] = ids.length;
+  });
+  start[offsets.length * 257] = ids.length;
+  return { at: Int32Array.from(offsets), start, ids: Int32Array.from(ids) };
+}
+
 export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const L = m.layout;
   const store = new StateStore(L.segments);
@@ -85,12 +107,11 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const pair = new Uint32Array(2);
   const cur = new Uint8Array(L.size);
   const next = new Uint8Array(L.size);
-  const A = m.actions.length;
-  const guardAt = Int32Array.from(m.actions, (a) => a.guardAt);
-  const guardIs = Int32Array.from(m.actions, (a) => a.guardIs);
   const guard2At = Int32Array.from(m.actions, (a) => a.guard2At ?? -1);
   const guard2Is = Int32Array.from(m.actions, (a) => a.guard2Is ?? 0);
   const apply = m.actions.map((a) => a.apply);
+  const { at: dispatchAt, start: dispatchStart, ids: dispatchIds } = dispatchTable(m);
+  const D = dispatchAt.length;
   const events = L.transients;
   const maxStates = opts.maxStates ?? Infinity;
   const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
@@ -173,9 +194,11 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
       // A step whose guard fails leaves its copy untouched, so the copy is
       // only refreshed after a step that was taken.
       next.set(cur);
-      for (let a = 0; a < A; a++) {
-        const g = guardAt[a];
-        if (g >= 0 && cur[g] !== guardIs[a]) continue;
+      for (let d = 0; d < D; d++) {
+        const g = dispatchAt[d];
+        const row = d * 257 + (g >= 0 ? cur[g] : 0);
+        for (let j = dispatchStart[row]; j < dispatchStart[row + 1]; j++) {
+        const a = dispatchIds[j];
         const g2 = guard2At[a];
         if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
         if (!apply[a](next)) continue;
@@ -205,6 +228,7 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
           }
         }
         next.set(cur);
+        }
       }
     }
   } catch (e) {

@@ -1,0 +1,16 @@
+/** hintcheck as a library: check one design, run the matrix, or drive the explorer directly. */
+export { check, selectInvariants, verdicts } from './check.js';
+export type { CheckOptions, CheckReport, InvariantResult, Verdict } from './check.js';
+export { runMatrix, expectedVerdicts } from './matrix.js';
+export type { MatrixRow, MatrixOptions } from './matrix.js';
+export { DESIGNS, findDesign } from './model/designs/index.js';
+export { INVARIANTS, findInvariant } from './invariants/index.js';
+export type { Checks, Invariant } from './invariants/index.js';
+export { buildModel, resolveConfig } from './model/system.js';
+export { UsageError, HOST_MODES, POISON_MODES, validateConfig } from './model/config.js';
+export type { Config, HostMode, PoisonMode } from './model/config.js';
+export type { Action, ActionSpec, Design, DesignInstance, Expectation, Hooks, Model, State } from './model/types.js';
+export { explore } from './explorers/exhaustive.js';
+export type { ExploreOptions, Progress, SearchResult, StopReason, Violation } from './explorers/exhaustive.js';
+export { counterexample, describePath, pathTo } from './explorers/trace.js';
+export type { Trace, TraceStep } from './explorers/trace.js';
