@@ -259,7 +259,7 @@ export class StateStore {
     keys[2 * i + 1] = (hiKey | ((depth + 1) << 16)) >>> 0;
     this.count++;
     this.fresh = true;
-    // Grow by half at 3/4 load: the table stays between 1/2 and 3/4 full.
+    // Grow at 3/4 load: large tables stay between 1/2 and 3/4 full.
     if (this.count * 4 > size * 3) this.grow();
     return true;
   }
@@ -289,7 +289,8 @@ export class StateStore {
   }
 
   private grow(): void {
-    const size = Math.floor(this.size * 1.5) + 1;
+    // Double while small (rehashing is cheap and frequent), then grow by half to spare memory.
+    const size = this.size < 1 << 22 ? this.size * 2 : Math.floor(this.size * 1.5) + 1;
     if (size > 2 ** 31 - 1) throw new StoreFull('hash table full (2^31 slots)');
     const keys = new Uint32Array(2 * size);
     const old = this.keys;

@@ -14,7 +14,11 @@ import type { Model, State } from '../model/types.js';
 import { holdsBlock } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
-/** `cover` is one byte of scratch per page and `listed` one int per order, owned by the caller. */
+/**
+ * One pass over the vCPUs' blocks and one over the pages, jumping over each
+ * block once its tail pages are checked. `cover` is one byte of scratch per
+ * page and `listed` one int per order, owned by the caller.
+ */
 export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int32Array = new Int32Array(m.cfg.maxOrder + 1)): string | null {
   const f = m.f;
   const n = m.cfg.pages;
@@ -31,32 +35,29 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
       if (s[f.owner + p] !== ALLOCATED) return `page ${p} is in vcpu${c}'s block but is ${OWNERS[s[f.owner + p]]}`;
     }
   }
-  for (let p = 0; p < n; p++) {
+  for (let p = 0; p < n; ) {
     const owner = s[f.owner + p];
     if (s[f.reported + p] && owner !== FREE_HEAD) return `page ${p} is ${OWNERS[owner]} but carries PageReported`;
     if (owner === ALLOCATED) {
       if (!cover[p]) return `page ${p} is allocated but no vCPU holds it`;
+      p++;
       continue;
     }
     if (owner === LIMBO) {
-      cover[p] = 1;
+      p++;
       continue;
     }
-    if (owner === FREE_TAIL || owner === ISOLATED_TAIL) {
-      if (!cover[p]) return `page ${p} is a ${OWNERS[owner]} page outside any block`;
-      continue;
-    }
+    if (owner === FREE_TAIL || owner === ISOLATED_TAIL) return `page ${p} is a ${OWNERS[owner]} page outside any block`;
     const order = s[f.order + p];
     const size = 1 << order;
     if (p % size !== 0 || p + size > n) return `page ${p} heads a misaligned ${OWNERS[owner]} block of order ${order}`;
     if (owner === FREE_HEAD) listed[order]++;
-    if (cover[p]) return `page ${p} heads a block inside another block`;
-    cover[p] = 1;
     const tail = owner === FREE_HEAD ? FREE_TAIL : ISOLATED_TAIL;
     for (let q = p + 1; q < p + size; q++) {
       if (s[f.owner + q] !== tail) return `page ${q} lies in the order-${order} ${OWNERS[owner]} block at page ${p} but is ${OWNERS[s[f.owner + q]]}`;
-      cover[q] = 1;
+      if (s[f.reported + q]) return `page ${q} is ${OWNERS[tail]} but carries PageReported`;
     }
+    p += size;
   }
   for (let o = 0; o <= m.cfg.maxOrder; o++) {
     const k = listed[o];
@@ -64,7 +65,6 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
   }
   return null;
 }
-
 
 export const allocatorConservation: Invariant = {
   id: 'allocator-conservation',
