@@ -120,7 +120,11 @@ function resultLine(r: InvariantResult): string {
 }
 
 export function searchLine(r: Pick<CheckReport, 'complete' | 'stoppedBy' | 'states' | 'transitions' | 'depth' | 'seconds' | 'statesPerSecond'>): string {
-  const how = r.complete ? 'complete' : `cut short (${r.stoppedBy})`;
+  const how = r.complete
+    ? 'complete'
+    : r.stoppedBy === 'all-violated'
+      ? 'stopped once every checked invariant was violated'
+      : `cut short (${r.stoppedBy})`;
   return `search: ${how}, ${num(r.states)} states, ${num(r.transitions)} transitions, depth ${r.depth}, ${secs(r.seconds)} s, ${num(r.statesPerSecond)} states/s`;
 }
 
