@@ -75,6 +75,16 @@ export interface SearchResult {
 interface Active {
   readonly inv: Invariant;
   readonly checks: Checks;
+  /** The one storage segment the state check reads, or -1. */
+  readonly segment: number;
+  /** Segment ids already checked and found fine (1 per id). */
+  seen: Uint8Array;
+}
+
+function onlySegment(m: Model, reads: readonly string[] | undefined): number {
+  if (reads === undefined || reads.length === 0) return -1;
+  const segs = new Set(reads.map((g) => m.layout.segmentOf(g)));
+  return segs.size === 1 ? [...segs][0] : -1;
 }
 
 /**
@@ -118,7 +128,10 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const progressMs = opts.progressMs ?? 1000;
 
   const violations = new Map<string, Violation>();
-  const active: Active[] = opts.invariants.map((inv) => ({ inv, checks: inv.bind(m) }));
+  const active: Active[] = opts.invariants.map((inv) => {
+    const checks = inv.bind(m);
+    return { inv, checks, segment: onlySegment(m, checks.reads), seen: new Uint8Array(1024) };
+  });
   let stateChecks = active.filter((a) => a.checks.state !== undefined);
   let edgeChecks = active.filter((a) => a.checks.edge !== undefined);
   const total = active.length;
@@ -132,10 +145,20 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   const checkState = (s: Uint8Array, depth: number): void => {
     for (let i = 0; i < stateChecks.length; i++) {
       const c = stateChecks[i];
+      // A check that reads one segment gives the same answer for every state sharing it.
+      const seg = c.segment === 0 ? store.a : c.segment === 1 ? store.b : -1;
+      if (seg >= 0 && seg < c.seen.length && c.seen[seg] === 1) continue;
       const msg = c.checks.state!(s);
       if (msg !== null) {
         record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth } });
         i--;
+      } else if (seg >= 0) {
+        if (seg >= c.seen.length) {
+          const grown = new Uint8Array(Math.max(seg + 1, c.seen.length * 2));
+          grown.set(c.seen);
+          c.seen = grown;
+        }
+        c.seen[seg] = 1;
       }
     }
   };

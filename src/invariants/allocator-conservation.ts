@@ -75,6 +75,6 @@ export const allocatorConservation: Invariant = {
   bind: (m) => {
     const cover = new Uint8Array(m.cfg.pages);
     const listed = new Int32Array(m.cfg.maxOrder + 1);
-    return { state: (s) => conservation(m, s, cover, listed) };
+    return { state: (s) => conservation(m, s, cover, listed), reads: ['pages', 'freeArea', 'vcpus'] };
   },
 };

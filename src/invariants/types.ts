@@ -10,6 +10,12 @@ import type { Action, Model, State } from '../model/types.js';
 export interface Checks {
   readonly state?: (s: State) => string | null;
   readonly edge?: (before: State, after: State, action: Action) => string | null;
+  /**
+   * The layout groups `state` reads, when it reads only some. If they all
+   * lie in one storage segment, the explorer checks each distinct segment
+   * once instead of each state.
+   */
+  readonly reads?: readonly string[];
 }
 
 export interface Invariant {

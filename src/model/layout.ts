@@ -125,6 +125,13 @@ export class Layout {
     this.unpack = unpack;
   }
 
+  /** Storage segment of a group (see GroupDecl.segment). */
+  segmentOf(group: string): 0 | 1 {
+    const g = this.groups.find((x) => x.name === group);
+    if (g === undefined) throw new Error(`[hintcheck internal bug] no group ${group}`);
+    return g.segment ?? 1;
+  }
+
   /** Byte offset of a field's first element in the working vector. */
   at(group: string, field: string): number {
     const f = this.byName.get(`${group}.${field}`);
