@@ -1,33 +1,33 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PairTable, StateStore } from '../src/explorers/store.js';
+import { QuadTable, StateStore } from '../src/explorers/store.js';
 
-describe('PairTable', () => {
+describe('QuadTable', () => {
   it('gives dense ids in insertion order and finds every pair again across growth', () => {
-    const t = new PairTable(4, 2);
+    const t = new QuadTable(4, 2);
     const n = 50_000;
     for (let i = 0; i < n; i++) {
-      expect(t.intern(i * 2654435761 >>> 0, i)).toBe(i);
+      expect(t.intern(i * 2654435761 >>> 0, i, i & 7, 0)).toBe(i);
       expect(t.fresh).toBe(true);
     }
     for (let i = 0; i < n; i += 97) {
-      expect(t.intern(i * 2654435761 >>> 0, i)).toBe(i);
+      expect(t.intern(i * 2654435761 >>> 0, i, i & 7, 0)).toBe(i);
       expect(t.fresh).toBe(false);
       t.load(i);
-      expect([t.a, t.b]).toEqual([i * 2654435761 >>> 0, i]);
+      expect([t.a, t.b, t.c, t.d]).toEqual([i * 2654435761 >>> 0, i, i & 7, 0]);
     }
     expect(t.count).toBe(n);
   });
 
-  it('behaves as a set of pairs', () => {
+  it('behaves as a set of tuples', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(20), fc.nat(20)), { maxLength: 400 }), (pairs) => {
-        const t = new PairTable(3, 1);
+      fc.property(fc.array(fc.tuple(fc.nat(20), fc.nat(20), fc.nat(2)), { maxLength: 400 }), (tuples) => {
+        const t = new QuadTable(3, 1);
         const ref = new Map<string, number>();
-        for (const [a, b] of pairs) {
-          const key = `${a},${b}`;
+        for (const [a, b, c] of tuples) {
+          const key = `${a},${b},${c}`;
           const known = ref.has(key);
-          const id = t.intern(a, b);
+          const id = t.intern(a, b, c, 1);
           expect(t.fresh).toBe(!known);
           if (known) expect(id).toBe(ref.get(key));
           else ref.set(key, id);
@@ -40,7 +40,7 @@ describe('PairTable', () => {
 
 describe('StateStore', () => {
   it('keeps each distinct state once with the depth it was first inserted at', () => {
-    for (const segments of [[1, 1], [2, 3], [3, 2], [4, 4]] as const) {
+    for (const segments of [[1, 1], [2, 3], [3, 2], [4, 4], [5, 9]] as const) {
       const store = new StateStore(segments, 64);
       const words = segments[0] + segments[1];
       const states: number[][] = [];

@@ -33,13 +33,21 @@ function hashPair(a: number, b: number): number {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
+function hashQuad(a: number, b: number, c: number, d: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ b, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16) ^ c, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15) ^ d, 0x165667b1);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 /**
- * Interns pairs of uint32 values; ids are dense, in insertion order. The
- * hash slot of an entry holds its id + 1 in the low bits (as many as index
- * the table) and the rest of its hash above them, so a probe that meets
- * another entry rarely has to read that entry's pair to tell them apart.
+ * Interns tuples of up to four uint32 values (unused ones 0); ids are dense,
+ * in insertion order. The hash slot of an entry holds its id + 1 in the low
+ * bits (as many as index the table) and the rest of its hash above them, so
+ * a probe that meets another entry rarely has to read that entry's tuple.
  */
-export class PairTable {
+export class QuadTable {
   private readonly chunks: Uint32Array[] = [];
   private readonly chunkBits: number;
   private readonly chunkMask: number;
@@ -47,16 +55,24 @@ export class PairTable {
   private slotBits: number;
   private mask: number;
   count = 0;
-  /** Whether the last intern() added a new pair. */
+  /** Whether the last intern() added a new tuple. */
   fresh = false;
   /**
-   * The pair last read by load() or interned, and its id: the successors of
-   * a state mostly leave one of its segments alone, so the lookup of that
-   * segment finds it here without touching the hash table.
+   * The tuple last read by load() or interned, and its id: a step often
+   * leaves one segment of its state alone, and the lookup of that segment
+   * then finds it here without touching the hash table.
    */
   private lastA = 0;
   private lastB = 0;
+  private lastC = 0;
+  private lastD = 0;
   private lastId = -1;
+  /** The tuple read by the last load(). */
+  a = 0;
+  b = 0;
+  c = 0;
+  d = 0;
+
   constructor(chunkBits: number, slotBits: number) {
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;
@@ -65,73 +81,77 @@ export class PairTable {
     this.mask = (1 << slotBits) - 1;
   }
 
-  intern(a: number, b: number): number {
-    if (a === this.lastA && b === this.lastB && this.lastId >= 0) {
+  intern(a: number, b: number, c: number, d: number): number {
+    if (a === this.lastA && b === this.lastB && c === this.lastC && d === this.lastD && this.lastId >= 0) {
       this.fresh = false;
       return this.lastId;
     }
     const slots = this.slots;
     const mask = this.mask;
     const k = this.slotBits;
-    const h = hashPair(a, b);
+    const h = hashQuad(a, b, c, d);
     let i = h & mask;
+    let id = -1;
     for (;;) {
       const v = slots[i];
       if (v === EMPTY) break;
       if ((v ^ h) >>> k === 0) {
-        const id = (v & mask) - 1;
-        const c = this.chunks[id >>> this.chunkBits];
-        const o = (id & this.chunkMask) << 1;
-        if (c[o] === a && c[o + 1] === b) {
-          this.fresh = false;
-          this.lastA = a;
-          this.lastB = b;
-          this.lastId = id;
-          return id;
+        const x = (v & mask) - 1;
+        const e = this.chunks[x >>> this.chunkBits];
+        const o = (x & this.chunkMask) << 2;
+        if (e[o] === a && e[o + 1] === b && e[o + 2] === c && e[o + 3] === d) {
+          id = x;
+          break;
         }
       }
       i = (i + 1) & mask;
     }
-    const id = this.count;
-    const chunk = id >>> this.chunkBits;
-    if (chunk === this.chunks.length) this.chunks.push(new Uint32Array(2 << this.chunkBits));
-    const c = this.chunks[chunk];
-    const o = (id & this.chunkMask) << 1;
-    c[o] = a;
-    c[o + 1] = b;
-    slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
-    this.count = id + 1;
-    this.fresh = true;
+    if (id >= 0) {
+      this.fresh = false;
+    } else {
+      id = this.count;
+      const chunk = id >>> this.chunkBits;
+      if (chunk === this.chunks.length) this.chunks.push(new Uint32Array(4 << this.chunkBits));
+      const e = this.chunks[chunk];
+      const o = (id & this.chunkMask) << 2;
+      e[o] = a;
+      e[o + 1] = b;
+      e[o + 2] = c;
+      e[o + 3] = d;
+      slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
+      this.count = id + 1;
+      this.fresh = true;
+      // Grow at 3/4 load: probes stay short and ids stay below the slot count.
+      if (this.count * 4 > slots.length * 3) this.grow();
+    }
     this.lastA = a;
     this.lastB = b;
+    this.lastC = c;
+    this.lastD = d;
     this.lastId = id;
-    // Grow at 3/4 load: probes stay short and ids stay below the slot count.
-    if (this.count * 4 > slots.length * 3) this.grow();
     return id;
   }
 
-  /** Read pair `id` into `a`/`b` (and remember it for the next intern()). */
+  /** Read tuple `id` into a..d (and remember it for the next intern()). */
   load(id: number): void {
-    const c = this.chunks[id >>> this.chunkBits];
-    const o = (id & this.chunkMask) << 1;
-    this.lastA = this.a = c[o];
-    this.lastB = this.b = c[o + 1];
+    const e = this.chunks[id >>> this.chunkBits];
+    const o = (id & this.chunkMask) << 2;
+    this.lastA = this.a = e[o];
+    this.lastB = this.b = e[o + 1];
+    this.lastC = this.c = e[o + 2];
+    this.lastD = this.d = e[o + 3];
     this.lastId = id;
   }
 
-  /** The pair read by the last load(). */
-  a = 0;
-  b = 0;
-
   private grow(): void {
     const k = this.slotBits + 1;
-    if (k > MAX_SLOT_BITS) throw new RangeError('state table full: 2^31 hash slots');
+    if (k > MAX_SLOT_BITS) throw new StoreFull('segment table full: 2^31 hash slots');
     const slots = new Uint32Array(2 ** k);
     const mask = 2 ** k - 1;
     for (let id = 0; id < this.count; id++) {
-      const c = this.chunks[id >>> this.chunkBits];
-      const o = (id & this.chunkMask) << 1;
-      const h = hashPair(c[o], c[o + 1]);
+      const e = this.chunks[id >>> this.chunkBits];
+      const o = (id & this.chunkMask) << 2;
+      const h = hashQuad(e[o], e[o + 1], e[o + 2], e[o + 3]);
       let i = h & mask;
       while (slots[i] !== EMPTY) i = (i + 1) & mask;
       slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
@@ -141,38 +161,33 @@ export class PairTable {
     this.mask = mask;
   }
 
-  /** Bytes held: the pair chunks allocated plus the hash slots. */
+  /** Bytes held: the tuple chunks allocated plus the hash slots. */
   bytes(): number {
-    return this.chunks.length * (8 << this.chunkBits) + this.slots.byteLength;
+    return this.chunks.length * (16 << this.chunkBits) + this.slots.byteLength;
   }
 }
 
-/** A node of a segment's tree: interns (value[left], value[right]) into value[out]. */
+/** A node of a segment's tree: interns up to four values into value[out]. */
 interface Node {
-  readonly left: number;
-  readonly right: number;
+  /** Indices into the value array (words first, then node outputs); -1 for an unused input. */
+  readonly inputs: readonly number[];
   readonly out: number;
-  readonly table: PairTable;
+  readonly table: QuadTable;
 }
 
-/** Pair up `level` (indices into the value array) until one value is left; returns its index. */
+/** Group `level` (indices into the value array) in fours until one value is left; returns its index. */
 function buildTree(level: number[], nodes: Node[], next: { index: number }): number {
-  if (level.length === 1) {
-    // A one-word segment is still interned, so that its id stays small.
-    const out = next.index++;
-    nodes.push({ left: level[0], right: -1, out, table: new PairTable(12, 10) });
-    return out;
-  }
-  while (level.length > 1) {
+  do {
     const up: number[] = [];
-    for (let i = 0; i + 1 < level.length; i += 2) {
+    for (let i = 0; i < level.length; i += 4) {
       const out = next.index++;
-      nodes.push({ left: level[i], right: level[i + 1], out, table: new PairTable(12, 10) });
+      const inputs = level.slice(i, i + 4);
+      while (inputs.length < 4) inputs.push(-1);
+      nodes.push({ inputs, out, table: new QuadTable(12, 10) });
       up.push(out);
     }
-    if (level.length % 2 === 1) up.push(level[level.length - 1]);
     level = up;
-  }
+  } while (level.length > 1);
   return level[0];
 }
 
@@ -214,14 +229,16 @@ export class StateStore {
     const b = buildTree(Array.from({ length: segments[1] }, (_, i) => segments[0] + i), nodes, next);
     this.nodes = nodes;
     const name = (i: number): string => (i < 0 ? '0' : i < this.words ? `w[${i}]` : `v${i}`);
-    const key = nodes.map((n, k) => `const v${n.out} = t${k}.intern(${name(n.left)}, ${name(n.right)});`);
+    const key = nodes.map((n, k) => `const v${n.out} = t${k}.intern(${n.inputs.map(name).join(', ')});`);
     key.push(`store.a = v${a};`, `store.b = v${b};`);
     const dec = [`const v${a} = a;`, `const v${b} = b;`];
+    const fields = ['a', 'b', 'c', 'd'];
     for (let k = nodes.length - 1; k >= 0; k--) {
       const n = nodes[k];
       dec.push(`t${k}.load(v${n.out});`);
-      dec.push(`${n.left < this.words ? `w[${n.left}]` : `const v${n.left}`} = t${k}.a;`);
-      if (n.right >= 0) dec.push(`${n.right < this.words ? `w[${n.right}]` : `const v${n.right}`} = t${k}.b;`);
+      n.inputs.forEach((x, j) => {
+        if (x >= 0) dec.push(`${x < this.words ? `w[${x}]` : `const v${x}`} = t${k}.${fields[j]};`);
+      });
     }
     const tables = nodes.map((_, k) => `t${k}`);
     // Generated once per store: straight-line calls, no loop over the tree in the hot path.
