@@ -21,7 +21,7 @@
  * any unreported blocks of its order), and the drain returns the batch in
  * ascending page order. The 2 s delayed work may start at any time.
  */
-import { ISOLATED_HEAD, isFreeHead, isolateFreePage, putbackIsolatedPage } from '../allocator.js';
+import { FREE_HEAD, ISOLATED_HEAD, isFreeHead, isolateFreePage, putbackIsolatedPage } from '../allocator.js';
 import type { Config } from '../config.js';
 import { ACKED, ackBeforeDiscard, anyInflight, HINTED, hintRange, landDiscards } from '../host.js';
 import type { GroupDecl } from '../layout.js';
@@ -130,6 +130,10 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
   const pageReportingCycle = (s: State, order: number, take: number): boolean => {
     if (s[phase] !== W_WALKING || s[cursor] !== order) return false;
     if (!lockFree(m, s) && !lockHeldBy(m, s, reporter)) return false;
+    for (let j = 0; j < cfg.pages >> order; j++) {
+      const head = j << order;
+      if (take & (1 << j) && (!isFreeHead(m, s, head, order) || s[f.reported + head] || batched(s, head))) return false;
+    }
     const room = cfg.capacity - batchCount(s);
     const can = eligible(s, order);
     if ((take & can) !== take) return false;
@@ -256,7 +260,9 @@ function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
         actor: reporter, name: 'page_reporting_cycle',
         kernel: 'page_reporting_cycle(): __isolate_free_page() into the sgl, zone->lock',
         args: { order, isolate: blocks.length ? blocks.join(',') : 'none' },
-        guardAt: phase, guardIs: W_WALKING, guard2At: cursor, guard2Is: order,
+        // Pre-guards: the walk is at this order, or (when the step takes blocks) its first block is a free head.
+        guardAt: phase, guardIs: W_WALKING,
+        ...(blocks.length ? { guard2At: f.owner + blocks[0], guard2Is: FREE_HEAD } : { guard2At: cursor, guard2Is: order }),
         apply: (s) => pageReportingCycle(s, order, take),
       });
     }
