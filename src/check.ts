@@ -16,6 +16,8 @@ export type Verdict = 'holds' | 'violated' | 'unknown';
 export interface InvariantResult {
   readonly invariant: string;
   readonly verdict: Verdict;
+  /** A violation the design accepts (see Design.accepts), with its reason: reported, not a failure. */
+  readonly accepted?: string;
   /** For a violation: what was wrong, and the shortest counterexample. */
   readonly message?: string;
   readonly depth?: number;
@@ -61,9 +63,11 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
   return invs.map((inv) => {
     const v = r.violations.get(inv.id);
     if (v !== undefined) {
+      const accepted = m.design.accepts?.[inv.id];
       return {
         invariant: inv.id,
         verdict: 'violated',
+        ...(accepted !== undefined ? { accepted } : {}),
         message: v.message,
         depth: v.depth,
         ...(traces ? { trace: counterexample(m, r.store, v) } : {}),

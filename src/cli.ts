@@ -137,7 +137,7 @@ function progressPrinter(io: Io, enabled: boolean, label = ''): ((p: Progress) =
 }
 
 function exitCode(r: CheckReport): number {
-  if (r.results.some((x) => x.verdict === 'violated')) return 1;
+  if (r.results.some((x) => x.verdict === 'violated' && x.accepted === undefined)) return 1;
   if (!r.complete) return 3;
   return 0;
 }
@@ -172,6 +172,7 @@ function runCheck(argv: readonly string[], io: Io): number {
       results: report.results.map((r) => ({
         invariant: r.invariant,
         verdict: r.verdict,
+        ...(r.accepted !== undefined ? { accepted: r.accepted } : {}),
         ...(r.message !== undefined ? { message: r.message } : {}),
         ...(r.depth !== undefined ? { depth: r.depth } : {}),
         ...(r.trace !== undefined
@@ -206,20 +207,13 @@ function runList(argv: readonly string[], io: Io): number {
   return 0;
 }
 
-const SHORT: Record<string, string> = {
-  'no-hint-under-zone-lock': '1 lock',
-  'no-reuse-while-hinting': '2 reuse',
-  'poison-reads-back': '3 poison',
-  'allocator-conservation': '4 alloc',
-  'no-missed-hints': '5 missed',
-};
 
 function cell(row: MatrixRow, inv: string): string {
   const r = row.report.results.find((x) => x.invariant === inv);
   if (r === undefined) return '-';
   const text = match(r.verdict)
     .with('holds', () => 'holds')
-    .with('violated', () => `viol@${r.depth}`)
+    .with('violated', () => `${r.accepted !== undefined ? 'acc' : 'viol'}@${r.depth}`)
     .with('unknown', () => 'unknown')
     .exhaustive();
   return row.expected[inv] === r.verdict ? text : `${text}!`;
@@ -232,9 +226,9 @@ function runMatrixCmd(argv: readonly string[], io: Io): number {
   const invs = INVARIANTS.map((i) => i.id);
   const dw = Math.max(...DESIGNS.map((d) => d.id.length));
   const cw = Math.max(8, ...DESIGNS.flatMap((d) => d.expect.map((e) => overridesText(e.config ?? {}).length)));
-  const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${invs.map((i) => SHORT[i].padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}`;
+  const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${INVARIANTS.map((i) => i.short.padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}`;
   if (!json) {
-    io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; ! marks an unexpected verdict)\n\n');
+    io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; acc@N: a violation the design accepts; ! marks an unexpected verdict)\n\n');
     io.out(header + '\n');
   }
   const t0 = performance.now();

@@ -28,6 +28,7 @@ export interface MatrixOptions {
   readonly onRow?: (row: MatrixRow) => void;
 }
 
+/** Every applicable invariant: violated where the row lists it (accepted ones included), else holds. */
 export function expectedVerdicts(cfg: Config, violates: readonly string[]): Record<string, Verdict> {
   const out: Record<string, Verdict> = {};
   for (const inv of INVARIANTS) if (inv.applies(cfg)) out[inv.id] = violates.includes(inv.id) ? 'violated' : 'holds';

@@ -15,6 +15,8 @@ const KILLS = [
   { design: 'd5-page-reporting', config: { poison: 'on' as const, host: 'dontneed' as const, reportOrder: 2 }, invariant: 'poison-reads-back', depth: 10, last: 'prep_new_page' },
   { design: 'd5-reported-survives-alloc', config: {}, invariant: 'allocator-conservation', depth: 6, last: 'alloc_pages' },
   { design: 'd1-arch-free-page', config: {}, invariant: 'no-missed-hints', depth: 6, last: 'spin_unlock' },
+  { design: 'd5-page-reporting', config: { poison: 'on' as const, reportOrder: 2 }, invariant: 'no-double-report', depth: 16, last: 'report' },
+  { design: 'd5-page-reporting', config: { reportOrder: 2 }, invariant: 'no-fake-oom', depth: 4, last: 'alloc_pages_fails' },
 ];
 
 describe('invariant kill tests', () => {
@@ -33,6 +35,23 @@ describe('invariant kill tests', () => {
   });
 });
 
+describe('no-double-report and no-fake-oom', () => {
+  it('hold where nothing is reported twice and nothing is held back: D1 with poisoning off', () => {
+    const r = check(findDesign('d1-arch-free-page'), { invariants: ['no-double-report', 'no-fake-oom'] });
+    expect(r.complete).toBe(true);
+    expect(r.results.map((x) => x.verdict)).toEqual(['holds', 'holds']);
+  });
+
+  it('catch the D5 re-report of a reported block split and merged back (designs.md row 24)', () => {
+    const r = check(findDesign('d5-page-reporting'), { config: { poison: 'on', reportOrder: 2 }, invariants: ['no-double-report'] });
+    const steps = r.results[0].trace!.steps;
+    // The first report discards the block; a vCPU splits it and frees its part; the merged block is reported whole again.
+    expect(steps.filter((x) => x.action === 'report')).toHaveLength(2);
+    expect(steps.some((x) => x.action === 'alloc_pages')).toBe(true);
+    expect(r.results[0].message).toMatch(/reported page \d, which the host does not back/);
+  });
+});
+
 describe('d5-page-reporting', () => {
   it('holds invariants 1-4 at its default bounds and 1-5 at report order 2', () => {
     const d = findDesign('d5-page-reporting');
@@ -43,9 +62,13 @@ describe('d5-page-reporting', () => {
       'no-reuse-while-hinting': 'holds',
       'allocator-conservation': 'holds',
       'no-missed-hints': 'violated',
+      'no-double-report': 'violated',
+      'no-fake-oom': 'violated',
     });
+    // The double reports and the fake-OOM window are what D5 accepts.
+    expect(byDefault.results.filter((r) => r.accepted !== undefined).map((r) => r.invariant)).toEqual(['no-double-report', 'no-fake-oom']);
     const top = check(d, { config: { reportOrder: 2 }, traces: false });
-    expect(top.results.every((r) => r.verdict === 'holds')).toBe(true);
+    expect(top.results.every((r) => r.verdict === 'holds' || r.accepted !== undefined)).toBe(true);
   });
 
   it('misses a block split off behind the walk: the pass ends with an unreported order-R block still backed', () => {

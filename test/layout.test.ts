@@ -22,7 +22,7 @@ describe('Layout', () => {
       }
       domains[i] = n;
     }
-    const packedBytes = L.size - 4; // the four transient event bytes are not packed
+    const packedBytes = L.transients; // the transient event bytes are not packed
     fc.assert(
       fc.property(fc.array(fc.nat(), { minLength: L.size, maxLength: L.size }), (raw) => {
         const s = Uint8Array.from(raw, (v, i) => (i < packedBytes ? v % domains[i] : 0));

@@ -69,6 +69,7 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
 export const allocatorConservation: Invariant = {
   id: 'allocator-conservation',
   number: 4,
+  short: '4 alloc',
   title: 'Every page is in exactly one place; free counts agree with the lists',
   why: 'A hint engine moves pages off and back onto the free lists; a slip loses memory or gives one page to two owners.',
   applies: () => true,

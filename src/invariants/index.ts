@@ -1,6 +1,8 @@
 import { UsageError } from '../model/config.js';
 import { allocatorConservation } from './allocator-conservation.js';
 import { noHintUnderZoneLock } from './no-hint-under-zone-lock.js';
+import { noDoubleReport } from './no-double-report.js';
+import { noFakeOom } from './no-fake-oom.js';
 import { noMissedHints } from './no-missed-hints.js';
 import { noReuseWhileHinting } from './no-reuse-while-hinting.js';
 import { poisonReadsBack } from './poison-reads-back.js';
@@ -14,6 +16,8 @@ export const INVARIANTS: readonly Invariant[] = [
   poisonReadsBack,
   allocatorConservation,
   noMissedHints,
+  noDoubleReport,
+  noFakeOom,
 ];
 
 export function findInvariant(id: string): Invariant {

@@ -19,6 +19,7 @@ import type { Invariant } from './types.js';
 export const noHintUnderZoneLock: Invariant = {
   id: 'no-hint-under-zone-lock',
   number: 1,
+  short: '1 lock',
   title: 'No hint is issued, or waited on, by an actor holding the zone lock',
   why: 'A hint exits to the host and waits; under zone->lock that stalls every allocation and free in the zone, with interrupts off.',
   applies: () => true,

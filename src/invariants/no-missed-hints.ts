@@ -17,6 +17,7 @@ import type { Invariant } from './types.js';
 export const noMissedHints: Invariant = {
   id: 'no-missed-hints',
   number: 5,
+  short: '5 missed',
   title: 'When all is quiet, every free block of order >= R is given back to the host',
   why: 'A free block the host still backs once hinting has gone quiet is memory the host can never reclaim until something else happens.',
   applies: () => true,

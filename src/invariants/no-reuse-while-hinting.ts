@@ -19,6 +19,7 @@ import type { Invariant } from './types.js';
 export const noReuseWhileHinting: Invariant = {
   id: 'no-reuse-while-hinting',
   number: 2,
+  short: '2 reuse',
   title: 'No page is allocated while a hint covering it is in flight',
   why: 'The host may discard a hinted page at any moment until it is done; a page reused before then loses the data written to it.',
   applies: () => true,

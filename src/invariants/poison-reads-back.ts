@@ -18,6 +18,7 @@ import type { Invariant } from './types.js';
 export const poisonReadsBack: Invariant = {
   id: 'poison-reads-back',
   number: 3,
+  short: '3 poison',
   title: 'A poisoned page reads back the poison at its next allocation',
   why: 'The guest checks the poison when it allocates; a host that hands back a zero page makes a correct guest report memory corruption.',
   applies: (cfg) => cfg.poison !== 'off',

@@ -23,6 +23,8 @@ export interface Invariant {
   /** The project's invariant number (1-5). */
   readonly number: number;
   readonly title: string;
+  /** A column heading for the matrix, e.g. `2 reuse`. */
+  readonly short: string;
   /** Why it matters, for `hintcheck list` and the docs. */
   readonly why: string;
   /** Whether the property says anything in this configuration. */

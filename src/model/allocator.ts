@@ -107,20 +107,29 @@ export function rmqueue(m: Model, s: State, head: number, order: number): void {
 }
 
 /**
+ * One turn of __free_one_page()'s merge loop: if the buddy of the block at
+ * `head` is a free block of the same order, take it off its list (it loses
+ * PageReported) and return the head of the merged block; else -1.
+ */
+export function mergeWithBuddy(m: Model, s: State, head: number, order: number): number {
+  const f = m.f;
+  if (order >= m.cfg.maxOrder) return -1;
+  const buddy = head ^ (1 << order);
+  if (s[f.owner + buddy] !== FREE_HEAD || s[f.order + buddy] !== order) return -1;
+  delPageFromFreeList(m, s, buddy, order);
+  s[f.order + buddy] = 0;
+  return buddy < head ? buddy : head;
+}
+
+/**
  * __free_one_page(): merge with free buddies of the same order while they
- * exist (each merged buddy leaves its list and loses PageReported), then put
- * the result on free_area[order] and tell the design. Returns the head of the
- * merged block.
+ * exist, then put the result on free_area[order] and tell the design.
+ * Returns the head of the merged block. (The vCPU's free path runs the same
+ * loop with the design's merge hooks; see vcpu.ts.)
  */
 export function freeOnePage(m: Model, s: State, head: number, order: number, notify: boolean): number {
-  const f = m.f;
-  const max = m.cfg.maxOrder;
-  while (order < max) {
-    const buddy = head ^ (1 << order);
-    if (s[f.owner + buddy] !== FREE_HEAD || s[f.order + buddy] !== order) break;
-    delPageFromFreeList(m, s, buddy, order);
-    s[f.order + buddy] = 0;
-    if (buddy < head) head = buddy;
+  for (let merged = mergeWithBuddy(m, s, head, order); merged >= 0; merged = mergeWithBuddy(m, s, head, order)) {
+    head = merged;
     order++;
   }
   addToFreeList(m, s, head, order);

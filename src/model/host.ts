@@ -26,6 +26,7 @@ export const POISON = 1;
 export const DATA = 2;
 export const STALE = 3;
 
+/** backed: the host backs the page; unbacked: the guest never touched it, or a hint gave it back and it was not touched since. */
 export const BACKINGS = ['backed', 'unbacked'] as const;
 export const BACKED = 0;
 export const UNBACKED = 1;
@@ -40,7 +41,7 @@ export const ACKED = 2;
 export function memoryFields(acksEarly: boolean): Record<string, FieldDecl> {
   return {
     content: { domain: CONTENTS, doc: 'what a guest read of the page returns: zero, poison, data written by a vCPU, or stale data' },
-    backing: { domain: BACKINGS, doc: 'whether the host backs the page (unbacked: never touched, or discarded)' },
+    backing: { domain: BACKINGS, doc: 'whether the host backs the page (unbacked: never touched, or discarded and not touched since)' },
     inflight: {
       domain: acksEarly ? INFLIGHT : INFLIGHT.slice(0, 2),
       doc: 'a hint covering the page is with the host (acked: acknowledged before its discard landed)',
@@ -113,7 +114,7 @@ export function discardPage(m: Model, s: State, p: number): void {
 /** Guest read of page p; an unbacked page faults in. `zero` picks the madv-free outcome. */
 export function guestRead(m: Model, s: State, p: number, zero: boolean): number {
   const f = m.f;
-  if (s[f.backing + p] === UNBACKED) {
+  if (s[f.backing + p] !== BACKED) {
     if (zero) s[f.content + p] = ZERO;
     s[f.backing + p] = BACKED;
   }
@@ -126,9 +127,18 @@ export function guestWrite(m: Model, s: State, p: number, value: number): void {
   s[m.f.backing + p] = BACKED;
 }
 
-/** Mark a range as covered by a hint that is now with the host. */
+/**
+ * Mark a range as covered by a hint that is now with the host. A page the
+ * host does not back (it took it back already, or never had it) gains
+ * nothing from the hint: the step's `rereported` event says so
+ * (no-double-report).
+ */
 export function hintRange(m: Model, s: State, head: number, size: number): void {
-  for (let p = head; p < head + size; p++) s[m.f.inflight + p] = HINTED;
+  const f = m.f;
+  for (let p = head; p < head + size; p++) {
+    s[f.inflight + p] = HINTED;
+    if (s[f.backing + p] === UNBACKED && s[f.evRereported] === 0) s[f.evRereported] = p + 1;
+  }
 }
 
 /**

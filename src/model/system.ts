@@ -41,7 +41,7 @@ class BuiltModel implements Model {
     const groups: GroupDecl[] = [
       { name: 'pages', segment: 0, rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: pageFields(cfg) },
       { name: 'freeArea', segment: 0, fields: freeAreaFields(cfg) },
-      { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg) },
+      { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg, design.vcpuPhases) },
       { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
       { name: 'zone', fields: lockField(this.actors) },
       ...design.groups(cfg),
@@ -52,6 +52,8 @@ class BuiltModel implements Model {
           served: { domain: ['none', ...this.actors], transient: true, doc: 'actor whose hint the host processed in this step' },
           badPage: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 whose allocation check read the wrong value' },
           badRead: { domain: CONTENTS, transient: true, doc: 'what that check read' },
+          rereported: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 hinted again while still discarded and untouched' },
+          fakeOom: { domain: ['none', ...this.actors], transient: true, doc: 'vCPU whose allocation failed while the hint engine held the memory' },
         },
       },
     ];
@@ -73,6 +75,8 @@ class BuiltModel implements Model {
       evServed: L.at('events', 'served'),
       evBadPage: L.at('events', 'badPage'),
       evBadRead: L.at('events', 'badRead'),
+      evRereported: L.at('events', 'rereported'),
+      evFakeOom: L.at('events', 'fakeOom'),
     };
     // Hooks are read through the model at call time, so bind the instance first.
     const hooks: { -readonly [K in keyof Hooks]: Hooks[K] } = {};

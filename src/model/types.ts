@@ -36,6 +36,10 @@ export interface CoreFields {
   readonly evServed: number;
   readonly evBadPage: number;
   readonly evBadRead: number;
+  /** page + 1 of a page hinted again while the host had it and the guest had not touched it since. */
+  readonly evRereported: number;
+  /** vCPU + 1 whose allocation failed while the hint engine held enough free memory to satisfy it. */
+  readonly evFakeOom: number;
 }
 
 /** Kernel points a hint engine may hook. Each hook runs inside the caller's step and assumes its locks. */
@@ -52,6 +56,19 @@ export interface Hooks {
    * (FPI_SKIP_REPORT_NOTIFY).
    */
   readonly freeOnePageDone?: (s: State, head: number, order: number, notify: boolean) => void;
+  /**
+   * Inside __free_one_page()'s merge loop of a vCPU's free, zone->lock held,
+   * right after a merge raised the block to `order`. Return a vCPU phase
+   * to park the vCPU in (the block goes to merge limbo, off every list, and
+   * the lock stays held), or -1 to merge on.
+   */
+  readonly mergeStep?: (s: State, cpu: number, head: number, order: number) => number;
+  /** At __free_one_page()'s done_merging label, before add_to_free_list(); as mergeStep. */
+  readonly doneMerging?: (s: State, cpu: number, head: number, order: number) => number;
+  /** After __rmqueue_smallest() handed vCPU `cpu` its block, zone->lock held. */
+  readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
+  /** Whether an allocation may take the free block at `head` (e.g. not on an isolated pageblock's list). */
+  readonly allocatable?: (s: State, head: number, order: number) => boolean;
   /**
    * A broken design whose del_page_from_free_list() forgets
    * __ClearPageReported(): the flag stays on a block that leaves a free list.
@@ -116,11 +133,19 @@ export interface Design {
   readonly actors: readonly string[];
   /** The host acks a hint before its discard lands (a broken variant): inflight gets an 'acked' state. */
   readonly hostAcksEarly?: boolean;
+  /** vCPU phases the design adds (after the core ones), for vCPU steps of its own. */
+  readonly vcpuPhases?: readonly string[];
   /** The design's own state fields. */
   readonly groups: (cfg: Config) => readonly GroupDecl[];
   readonly instantiate: (m: Model) => DesignInstance;
   /** Checks that make up the regression matrix for this design. */
   readonly expect: readonly Expectation[];
+  /**
+   * Invariants this design violates by design, with the reason (e.g. the
+   * double reports D5 trades for a simple flag rule): their violations are
+   * reported, but they are not failures.
+   */
+  readonly accepts?: Readonly<Record<string, string>>;
 }
 
 export interface Model {

@@ -12,7 +12,9 @@
  * where poison-reads-back is observed. The thread keeps no counters: its
  * state is its phase and the block it holds, so the search closes by hashing.
  */
-import { FREE_HEAD, freeOnePage, isFreeHead, rmqueue, smallestFreeOrder } from './allocator.js';
+import {
+  addToFreeList, FREE_HEAD, freeOnePage, ISOLATED_HEAD, isFreeHead, LIMBO, mergeWithBuddy, rmqueue, smallestFreeOrder,
+} from './allocator.js';
 import type { Config } from './config.js';
 import { BACKED, contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero } from './host.js';
 import type { FieldDecl } from './layout.js';
@@ -40,18 +42,18 @@ export const HINTING_POISONED = 6;
 export const PREPARED = 7;
 export const FREE_LOCKED = 8;
 
-export function vcpuFields(cfg: Config): Record<string, FieldDecl> {
+export function vcpuFields(cfg: Config, designPhases: readonly string[] = []): Record<string, FieldDecl> {
   return {
-    phase: { domain: PHASES, doc: 'where the thread is in its alloc / use / free cycle' },
+    phase: { domain: [...PHASES, ...designPhases], doc: 'where the thread is in its alloc / use / free cycle (or a step of the design\'s own)' },
     head: { domain: { max: cfg.pages - 1 }, doc: 'first page of the block the thread holds (0 when it holds none)' },
     order: { domain: { max: cfg.maxOrder }, doc: 'order of the block the thread holds (0 when it holds none)' },
   };
 }
 
-/** Whether vCPU c holds a block (its head/order fields are meaningful). */
+/** Whether vCPU c holds an allocated block (in a design's phase, its block is in merge limbo instead). */
 export function holdsBlock(m: Model, s: State, c: number): boolean {
   const phase = s[m.f.vPhase + c];
-  return phase !== IDLE && phase !== FREE_LOCKED;
+  return phase !== IDLE && phase < FREE_LOCKED;
 }
 
 /** Between operations: not inside an allocation or a free. */
@@ -66,11 +68,59 @@ export function allocPages(m: Model, s: State, c: number, order: number, head: n
   if (s[f.vPhase + c] !== IDLE || !lockFree(m, s)) return false;
   const k = s[f.order + head];
   if (!isFreeHead(m, s, head, k) || k < order || smallestFreeOrder(m, s, order) !== k) return false;
+  const hooks = m.hooks;
+  if (hooks.allocatable !== undefined && !hooks.allocatable(s, head, k)) return false;
   acquire(m, s, c);
   rmqueue(m, s, head, order);
   s[f.vPhase + c] = ALLOC_LOCKED;
   s[f.vHead + c] = head;
   s[f.vOrder + c] = order;
+  if (hooks.allocated !== undefined) hooks.allocated(s, c, head, order);
+  return true;
+}
+
+/** Whether some free block of order >= `order` may be allocated. */
+function canAllocate(m: Model, s: State, order: number): boolean {
+  const f = m.f;
+  const hook = m.hooks.allocatable;
+  for (let p = 0; p < m.cfg.pages; p++) {
+    if (s[f.owner + p] !== FREE_HEAD || s[f.order + p] < order) continue;
+    if (hook === undefined || hook(s, p, s[f.order + p])) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether the memory the hint engine holds (isolated blocks, and blocks
+ * parked in merge limbo) would, put back, have made room for an allocation
+ * of `order`. Works on a copy; only run when an allocation fails.
+ */
+function engineHoldsEnough(m: Model, s: State, order: number): boolean {
+  const f = m.f;
+  const t = s.slice();
+  let held = false;
+  for (let p = 0; p < m.cfg.pages; p++) {
+    if (t[f.owner + p] !== ISOLATED_HEAD) continue;
+    freeOnePage(m, t, p, t[f.order + p], false);
+    held = true;
+  }
+  for (let c = 0; c < m.cfg.cpus; c++) {
+    if (t[f.vPhase + c] <= FREE_LOCKED || t[f.owner + t[f.vHead + c]] !== LIMBO) continue;
+    freeOnePage(m, t, t[f.vHead + c], t[f.vOrder + c], false);
+    held = true;
+  }
+  return held && canAllocate(m, t, order);
+}
+
+/**
+ * __alloc_pages() failing: no free block of order >= `order` the allocator
+ * may take. zone->lock is taken and dropped within the step and the vCPU
+ * stays idle; when the blocks the hint engine holds would have been enough,
+ * the step raises `fakeOom` (no-fake-oom).
+ */
+export function allocFails(m: Model, s: State, c: number, order: number): boolean {
+  if (s[m.f.vPhase + c] !== IDLE || !lockFree(m, s) || canAllocate(m, s, order)) return false;
+  if (engineHoldsEnough(m, s, order)) s[m.f.evFakeOom] = c + 1;
   return true;
 }
 
@@ -157,18 +207,67 @@ export function hintReturned(m: Model, s: State, c: number): boolean {
   return true;
 }
 
+/** Put vCPU c in the design's phase `phase` with the block at head in merge limbo; zone->lock stays held. */
+function park(m: Model, s: State, c: number, head: number, order: number, phase: number): void {
+  const f = m.f;
+  for (let p = head; p < head + (1 << order); p++) {
+    s[f.owner + p] = LIMBO;
+    s[f.order + p] = 0;
+  }
+  s[f.vPhase + c] = phase;
+  s[f.vHead + c] = head;
+  s[f.vOrder + c] = order;
+}
+
+/**
+ * __free_one_page() on vCPU c's behalf, zone->lock held: the merge loop with
+ * the design's mergeStep hook after every merge, its doneMerging hook after
+ * the loop, then add_to_free_list() and the notify hook. Either hook may park
+ * the vCPU with the block in limbo (a design step resumes it with
+ * resumeFreeOnePage()). `merged` says the doneMerging hook already ran.
+ */
+function freeBlock(m: Model, s: State, c: number, head: number, order: number, merged: boolean): void {
+  const f = m.f;
+  const hooks = m.hooks;
+  if (!merged) {
+    for (let next = mergeWithBuddy(m, s, head, order); next >= 0; next = mergeWithBuddy(m, s, head, order)) {
+      head = next;
+      order++;
+      if (hooks.mergeStep !== undefined) {
+        const phase = hooks.mergeStep(s, c, head, order);
+        if (phase >= 0) return park(m, s, c, head, order, phase);
+      }
+    }
+    if (hooks.doneMerging !== undefined) {
+      const phase = hooks.doneMerging(s, c, head, order);
+      if (phase >= 0) return park(m, s, c, head, order, phase);
+    }
+  }
+  s[f.vPhase + c] = FREE_LOCKED;
+  s[f.vHead + c] = 0;
+  s[f.vOrder + c] = 0;
+  addToFreeList(m, s, head, order);
+  if (hooks.freeOnePageDone !== undefined) hooks.freeOnePageDone(s, head, order, true);
+}
+
 /** free_one_page(): take zone->lock and __free_one_page() the block (merging, then the design's notify). */
 export function freeOnePageLocked(m: Model, s: State, c: number): boolean {
   const f = m.f;
   if (s[f.vPhase + c] !== PREPARED || !lockFree(m, s)) return false;
   acquire(m, s, c);
-  const head = s[f.vHead + c];
-  const order = s[f.vOrder + c];
-  s[f.vPhase + c] = FREE_LOCKED;
-  s[f.vHead + c] = 0;
-  s[f.vOrder + c] = 0;
-  freeOnePage(m, s, head, order, true);
+  freeBlock(m, s, c, s[f.vHead + c], s[f.vOrder + c], false);
   return true;
+}
+
+/**
+ * Resume a vCPU a design parked in __free_one_page(): its limbo block (vHead,
+ * vOrder) merges on (`afterLoop`: it was parked at done_merging, so it is
+ * only added to its list). The caller holds zone->lock for vCPU c; the vCPU
+ * ends in free-locked, or parked again.
+ */
+export function resumeFreeOnePage(m: Model, s: State, c: number, afterLoop: boolean): void {
+  const f = m.f;
+  freeBlock(m, s, c, s[f.vHead + c], s[f.vOrder + c], afterLoop);
 }
 
 /** Every vCPU step of vCPU c, with each choice (order, block, madv-free outcome) as its own action. */
@@ -183,6 +282,13 @@ export function vcpuActions(m: Model, c: number): ActionSpec[] {
         apply: (s) => allocPages(m, s, c, order, head),
       });
     }
+  }
+  for (let order = 0; order <= m.cfg.maxOrder; order++) {
+    out.push({
+      actor: c, name: 'alloc_pages_fails', kernel: '__alloc_pages(): no free block of the order or above; zone->lock taken and dropped',
+      args: { order }, guardAt: phase, guardIs: IDLE,
+      apply: (s) => allocFails(m, s, c, order),
+    });
   }
   out.push({
     actor: c, name: 'spin_unlock', kernel: 'rmqueue(): spin_unlock_irqrestore(&zone->lock)',

@@ -115,7 +115,9 @@ export function formatTrace(t: Trace): string[] {
 
 function resultLine(r: InvariantResult): string {
   const v = verdictWord(r.verdict).padEnd(9);
-  const extra = r.verdict === 'violated' ? `  (shortest counterexample: ${r.depth} step${r.depth === 1 ? '' : 's'})` : '';
+  const extra = r.verdict === 'violated'
+    ? `  (shortest counterexample: ${r.depth} step${r.depth === 1 ? '' : 's'}${r.accepted !== undefined ? '; accepted by the design' : ''})`
+    : '';
   return `  ${v} ${r.invariant}${extra}`;
 }
 
@@ -142,6 +144,7 @@ export function formatCheck(r: CheckReport, title: string): string {
     if (x.verdict !== 'violated') continue;
     lines.push('');
     lines.push(`${x.invariant} violated: ${x.message}`);
+    if (x.accepted !== undefined) lines.push(`  (accepted by the design: ${x.accepted})`);
     if (x.trace !== undefined) lines.push(...formatTrace(x.trace));
   }
   return lines.join('\n');

@@ -21,36 +21,12 @@
  * any unreported blocks of its order), and the drain returns the batch in
  * ascending page order. The 2 s delayed work may start at any time.
  */
+import { defineDesign, type Args } from '../../api.js';
 import { FREE_HEAD, ISOLATED_HEAD, isFreeHead, isolateFreePage, putbackIsolatedPage } from '../allocator.js';
 import type { Config } from '../config.js';
 import { ACKED, ackBeforeDiscard, anyInflight, HINTED, hintRange, landDiscards } from '../host.js';
-import type { GroupDecl } from '../layout.js';
-import type { ActionSpec, Design, DesignInstance, Model, State } from '../types.js';
+import type { Design, Expectation, State } from '../types.js';
 import { acquire, lockFree, lockHeldBy, release } from '../zone-lock.js';
-
-/** prdev->state. */
-export const REQUEST_STATES = ['idle', 'requested', 'active'] as const;
-const R_IDLE = 0;
-const R_REQUESTED = 1;
-const R_ACTIVE = 2;
-
-/** Where the reporting worker is. */
-export const WORKER_PHASES = ['idle', 'walking', 'isolated', 'unlocked', 'waiting'] as const;
-const W_IDLE = 0;
-/** In page_reporting_process_zone(), about to run page_reporting_cycle() at `order`. */
-const W_WALKING = 1;
-/** A batch is isolated and the worker still holds zone->lock. */
-const W_ISOLATED = 2;
-/** zone->lock dropped, the batch is about to be reported. */
-const W_UNLOCKED = 3;
-/** prdev->report() is waiting for the host to return the buffer. */
-const W_WAITING = 4;
-
-/** The reporting virtqueue, from the guest's point of view. */
-export const VQ_STATES = ['idle', 'posted', 'done'] as const;
-const VQ_IDLE = 0;
-const VQ_POSTED = 1;
-const VQ_DONE = 2;
 
 export interface PageReportingVariant {
   /** Report while still holding zone->lock (no spin_unlock before report). */
@@ -69,278 +45,26 @@ function popcount(x: number): number {
   return n;
 }
 
-function binomialMasks(n: number, maxBits: number): number[] {
-  const out: number[] = [];
-  for (let mask = 0; mask < 1 << n; mask++) if (popcount(mask) <= maxBits) out.push(mask);
+/** page_reporting_cycle()'s choices at one order: which blocks (a mask over block numbers) it isolates. */
+function cycleArgs(cfg: Config): Args[] {
+  const out: Args[] = [];
+  for (let order = cfg.reportOrder; order <= cfg.maxOrder; order++) {
+    const n = cfg.pages >> order;
+    for (let take = 0; take < 1 << n; take++) {
+      if (popcount(take) > cfg.capacity) continue;
+      const blocks: number[] = [];
+      for (let j = 0; j < n; j++) if (take & (1 << j)) blocks.push(j << order);
+      out.push({ order, isolate: blocks.length ? blocks.join(',') : 'none' });
+    }
+  }
   return out;
 }
 
-function instantiate(m: Model, v: PageReportingVariant): DesignInstance {
-  const L = m.layout;
-  const f = m.f;
-  const cfg = m.cfg;
-  const state = L.at('reporter', 'state');
-  const phase = L.at('reporter', 'phase');
-  const cursor = L.at('reporter', 'order');
-  const leftover = L.at('reporter', 'leftover');
-  const vq = L.at('reporter', 'vq');
-  const inBatch = v.noIsolate ? L.at('batch', 'member') : -1;
-  const reporter = m.actors.indexOf('reporter');
-  const R = cfg.reportOrder;
-
-  /** Whether `head` is a block in the current batch (a scatterlist entry). */
-  const batched = (s: State, head: number): boolean =>
-    v.noIsolate ? s[inBatch + head] !== 0 : s[f.owner + head] === ISOLATED_HEAD;
-
-  /** Order of the batch entry at `head` (the sg entry's length). */
-  const batchOrder = (s: State, head: number): number => (v.noIsolate ? s[inBatch + head] - 1 : s[f.order + head]);
-
-  const batchCount = (s: State): number => {
-    let n = 0;
-    for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) n++;
-    return n;
-  };
-
-  /** Unreported free blocks of `order` not already in the batch, as a mask over block numbers. */
-  const eligible = (s: State, order: number): number => {
-    let mask = 0;
-    for (let j = 0; j < cfg.pages >> order; j++) {
-      const head = j << order;
-      if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !batched(s, head)) mask |= 1 << j;
-    }
-    return mask;
-  };
-
-  /** page_reporting_process(): work ran; state := ACTIVE. No lock. */
-  const pageReportingProcess = (s: State): boolean => {
-    if (s[phase] !== W_IDLE || s[state] !== R_REQUESTED) return false;
-    s[state] = R_ACTIVE;
-    s[phase] = W_WALKING;
-    s[cursor] = R;
-    return true;
-  };
-
-  /**
-   * page_reporting_cycle() at the cursor's order, zone->lock: isolate the
-   * unreported blocks in `take` (all of them if they fit, else exactly as
-   * many as fit). A full batch keeps the lock for the unlock-and-report
-   * step; otherwise the walk moves up an order, or ends: report the
-   * leftover, or finish the pass with cmpxchg(ACTIVE, IDLE).
-   */
-  const pageReportingCycle = (s: State, order: number, take: number): boolean => {
-    if (s[phase] !== W_WALKING || s[cursor] !== order) return false;
-    if (!lockFree(m, s) && !lockHeldBy(m, s, reporter)) return false;
-    for (let j = 0; j < cfg.pages >> order; j++) {
-      const head = j << order;
-      if (take & (1 << j) && (!isFreeHead(m, s, head, order) || s[f.reported + head] || batched(s, head))) return false;
-    }
-    const room = cfg.capacity - batchCount(s);
-    const can = eligible(s, order);
-    if ((take & can) !== take) return false;
-    if (popcount(can) <= room ? take !== can : popcount(take) !== room) return false;
-    acquire(m, s, reporter);
-    for (let j = 0; j < cfg.pages >> order; j++) {
-      if (!(take & (1 << j))) continue;
-      const head = j << order;
-      if (v.noIsolate) s[inBatch + head] = order + 1;
-      else isolateFreePage(m, s, head);
-    }
-    const n = batchCount(s);
-    if (n === cfg.capacity) {
-      s[phase] = W_ISOLATED;
-      return true;
-    }
-    if (order < cfg.maxOrder) {
-      s[cursor] = order + 1;
-      release(m, s);
-      return true;
-    }
-    s[cursor] = R;
-    if (n > 0) {
-      // page_reporting_process_zone(): the leftover batch is reported after the walk.
-      s[leftover] = 1;
-      if (v.reportUnderLock) s[phase] = W_ISOLATED;
-      else {
-        release(m, s);
-        s[phase] = W_UNLOCKED;
-      }
-      return true;
-    }
-    finishPass(s);
-    return true;
-  };
-
-  /** End of page_reporting_process(): cmpxchg(ACTIVE, IDLE); a pending REQUESTED reschedules the work. */
-  const finishPass = (s: State): void => {
-    release(m, s);
-    s[phase] = W_IDLE;
-    if (s[state] === R_ACTIVE) s[state] = R_IDLE;
-  };
-
-  /** page_reporting_cycle(): "release lock before waiting on report processing". */
-  const unlockBeforeReport = (s: State): boolean => {
-    if (s[phase] !== W_ISOLATED || !lockHeldBy(m, s, reporter)) return false;
-    release(m, s);
-    s[phase] = W_UNLOCKED;
-    return true;
-  };
-
-  /** prdev->report() = virtballoon_free_page_report(): add the sgl, kick, then wait. */
-  const report = (s: State): boolean => {
-    if (s[phase] !== (v.reportUnderLock ? W_ISOLATED : W_UNLOCKED)) return false;
-    for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) hintRange(m, s, p, 1 << batchOrder(s, p));
-    s[vq] = VQ_POSTED;
-    s[phase] = W_WAITING;
-    s[f.evHintBy] = reporter + 1;
-    return true;
-  };
-
-  /**
-   * page_reporting_drain(), after the report returned: zone->lock taken,
-   * every block put back (no notify), PageReported set only where the block
-   * is still a free head of its order. The walk goes on under the lock.
-   */
-  const pageReportingDrain = (s: State): boolean => {
-    if (s[phase] !== W_WAITING || s[vq] !== VQ_DONE) return false;
-    if (v.reportUnderLock ? !lockHeldBy(m, s, reporter) : !lockFree(m, s)) return false;
-    acquire(m, s, reporter);
-    s[vq] = VQ_IDLE;
-    for (let p = 0; p < cfg.pages; p++) {
-      if (!batched(s, p)) continue;
-      const order = batchOrder(s, p);
-      if (v.noIsolate) s[inBatch + p] = 0;
-      else putbackIsolatedPage(m, s, p);
-      if (isFreeHead(m, s, p, order)) s[f.reported + p] = 1;
-    }
-    if (s[leftover]) {
-      // The leftover was the end of the zone: unlock, and the pass is over.
-      s[leftover] = 0;
-      finishPass(s);
-    } else {
-      s[phase] = W_WALKING;
-    }
-    return true;
-  };
-
-  /** virtio_balloon_handle_report(): discard every reported range, then push the buffer back. */
-  const handleReport = (s: State): boolean => {
-    if (s[vq] !== VQ_POSTED) return false;
-    landDiscards(m, s, HINTED);
-    s[vq] = VQ_DONE;
-    s[f.evServed] = reporter + 1;
-    return true;
-  };
-
-  /** Broken host: push the buffer back first, discard later (at most one batch pending). */
-  const ackEarly = (s: State): boolean => {
-    if (s[vq] !== VQ_POSTED || anyInflight(m, s, ACKED)) return false;
-    ackBeforeDiscard(m, s);
-    s[vq] = VQ_DONE;
-    s[f.evServed] = reporter + 1;
-    return true;
-  };
-
-  const discardLate = (s: State): boolean => {
-    if (!anyInflight(m, s, ACKED)) return false;
-    landDiscards(m, s, ACKED);
-    return true;
-  };
-
-  const actions: ActionSpec[] = [
-    {
-      actor: reporter, name: 'page_reporting_process', kernel: 'page_reporting_process(): atomic_set(state, ACTIVE); no lock',
-      args: {}, guardAt: phase, guardIs: W_IDLE, apply: pageReportingProcess,
-    },
-  ];
-  for (let order = R; order <= cfg.maxOrder; order++) {
-    for (const take of binomialMasks(cfg.pages >> order, cfg.capacity)) {
-      const blocks = [];
-      for (let j = 0; j < cfg.pages >> order; j++) if (take & (1 << j)) blocks.push(j << order);
-      actions.push({
-        actor: reporter, name: 'page_reporting_cycle',
-        kernel: 'page_reporting_cycle(): __isolate_free_page() into the sgl, zone->lock',
-        args: { order, isolate: blocks.length ? blocks.join(',') : 'none' },
-        // Pre-guards: the walk is at this order, or (when the step takes blocks) its first block is a free head.
-        guardAt: phase, guardIs: W_WALKING,
-        ...(blocks.length ? { guard2At: f.owner + blocks[0], guard2Is: FREE_HEAD } : { guard2At: cursor, guard2Is: order }),
-        apply: (s) => pageReportingCycle(s, order, take),
-      });
-    }
-  }
-  if (!v.reportUnderLock) {
-    actions.push({
-      actor: reporter, name: 'spin_unlock', kernel: 'page_reporting_cycle(): spin_unlock_irq(&zone->lock) before reporting',
-      args: {}, guardAt: phase, guardIs: W_ISOLATED, apply: unlockBeforeReport,
-    });
-  }
-  actions.push({
-    actor: reporter, name: 'report', kernel: 'virtballoon_free_page_report(): virtqueue_add_inbuf(), kick, wait_event()',
-    args: {}, guardAt: phase, guardIs: v.reportUnderLock ? W_ISOLATED : W_UNLOCKED, apply: report,
-  });
-  actions.push({
-    actor: reporter, name: 'page_reporting_drain', kernel: 'page_reporting_drain(): __putback_isolated_page(), __SetPageReported(), zone->lock',
-    args: {}, guardAt: phase, guardIs: W_WAITING, apply: pageReportingDrain,
-  });
-  if (v.ackBeforeDiscard) {
-    actions.push({
-      actor: m.host, name: 'virtqueue_push', kernel: 'virtio_balloon_handle_report(): buffer returned before the discard',
-      args: {}, guardAt: vq, guardIs: VQ_POSTED, apply: ackEarly,
-    });
-    actions.push({
-      actor: m.host, name: 'ram_block_discard_range', kernel: 'ram_block_discard_range(): the late discard lands',
-      args: {}, guardAt: -1, guardIs: 0, apply: discardLate,
-    });
-  } else {
-    actions.push({
-      actor: m.host, name: 'virtio_balloon_handle_report', kernel: 'virtio_balloon_handle_report(): ram_block_discard_range(), then push and notify',
-      args: {}, guardAt: vq, guardIs: VQ_POSTED, apply: handleReport,
-    });
-  }
-
-  return {
-    actions,
-    hooks: {
-      ...(v.keepReportedOffList ? { keepReportedOffList: true } : {}),
-      /** page_reporting_notify_free() from __free_one_page(), zone->lock held: __page_reporting_request(). */
-      freeOnePageDone: (s, _head, order, notify) => {
-        if (!notify || order < R) return;
-        // atomic_read() == REQUESTED: nothing to do; else xchg(REQUESTED) and, from IDLE, schedule the work.
-        s[state] = R_REQUESTED;
-      },
-    },
-    init: (s) => {
-      // page_reporting_register(): "begin initial flush of zones".
-      s[state] = R_REQUESTED;
-      s[phase] = W_IDLE;
-      s[cursor] = R;
-      s[vq] = VQ_IDLE;
-    },
-    idle: (s) => s[phase] === W_IDLE && s[state] !== R_REQUESTED && s[vq] === VQ_IDLE && !anyInflight(m, s, HINTED) && !anyInflight(m, s, ACKED),
-  };
-}
-
-function groups(v: PageReportingVariant) {
-  return (cfg: Config): GroupDecl[] => {
-    const out: GroupDecl[] = [
-      {
-        name: 'reporter',
-        fields: {
-          state: { domain: REQUEST_STATES, doc: 'prdev->state: IDLE, REQUESTED or ACTIVE' },
-          phase: { domain: WORKER_PHASES, doc: 'where the reporting worker is in page_reporting_process()' },
-          order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
-          leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
-          vq: { domain: VQ_STATES, doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
-        },
-      },
-    ];
-    if (v.noIsolate) {
-      out.push({
-        name: 'batch', rows: cfg.pages, rowLabel: (p) => `page ${p}`,
-        fields: { member: { domain: ['none', ...Array.from({ length: cfg.maxOrder + 1 }, (_, o) => `order-${o}`)], doc: 'the scatterlist entry this page heads, by order (the block stays on the free list)' } },
-      });
-    }
-    return out;
-  };
+function takeMask(args: Args): number {
+  if (args.isolate === 'none') return 0;
+  let mask = 0;
+  for (const head of String(args.isolate).split(',')) mask |= 1 << (Number(head) >> Number(args.order));
+  return mask;
 }
 
 const DEFAULTS: Partial<Config> = { cpus: 2, pages: 8, maxOrder: 2, reportOrder: 1, capacity: 2 };
@@ -350,17 +74,289 @@ export function pageReportingDesign(
   title: string,
   summary: string,
   v: PageReportingVariant,
-  expect: Design['expect'],
+  expect: readonly Expectation[],
   broken?: string,
   defaults: Partial<Config> = {},
+  accepts?: Readonly<Record<string, string>>,
 ): Design {
-  return {
-    id, title, summary, defaults: { ...DEFAULTS, ...defaults }, actors: ['reporter'],
+  return defineDesign({
+    id,
+    title,
+    summary,
+    ...(accepts !== undefined ? { accepts } : {}),
     ...(broken !== undefined ? { broken } : {}),
+    defaults: { ...DEFAULTS, ...defaults },
     ...(v.ackBeforeDiscard ? { hostAcksEarly: true } : {}),
-    groups: groups(v),
-    instantiate: (m) => instantiate(m, v),
-    expect,
-  };
-}
+    actors: {
+      // idle: work not running; walking: in page_reporting_process_zone(), about to run
+      // page_reporting_cycle() at `order`; isolated: a batch is isolated and the lock still
+      // held; unlocked: the lock dropped, the batch about to be reported; waiting: prdev->report()
+      // waits for the host to return the buffer.
+      reporter: ['idle', 'walking', 'isolated', 'unlocked', 'waiting'],
+    },
+    state: (cfg) => ({
+      reporter: {
+        state: { domain: ['idle', 'requested', 'active'], doc: 'prdev->state' },
+        order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
+        leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
+        vq: { domain: ['idle', 'posted', 'done'], doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
+      },
+    }),
+    // Only the no-isolate variant needs to remember its scatterlist apart from the pages' owners.
+    pages: (cfg) =>
+      (v.noIsolate
+        ? {
+            batch: {
+              member: {
+                domain: ['none', ...Array.from({ length: cfg.maxOrder + 1 }, (_, o) => `order-${o}`)],
+                doc: 'the scatterlist entry this page heads, by order (the block stays on the free list)',
+              },
+            },
+          }
+        : {}) as Record<never, never>,
+    init: (k) => (s) => {
+      // page_reporting_register(): "begin initial flush of zones".
+      s[k.at.reporter.state] = k.is.reporter.state.requested;
+      s[k.at.reporter.order] = k.cfg.reportOrder;
+    },
+    idle: (k) => {
+      const { m, at, is, phase } = k;
+      return (s) =>
+        s[at.reporter.phase] === phase.reporter.idle &&
+        s[at.reporter.state] !== is.reporter.state.requested &&
+        s[at.reporter.vq] === is.reporter.vq.idle &&
+        !anyInflight(m, s, HINTED) &&
+        !anyInflight(m, s, ACKED);
+    },
+    hooks: (k) => ({
+      ...(v.keepReportedOffList ? { keepReportedOffList: true } : {}),
+      /** page_reporting_notify_free() from __free_one_page(), zone->lock held: __page_reporting_request(). */
+      freeOnePageDone: (s, _head, order, notify) => {
+        if (!notify || order < k.cfg.reportOrder) return;
+        // atomic_read() == REQUESTED: nothing to do; else xchg(REQUESTED) and, from IDLE, schedule the work.
+        s[k.at.reporter.state] = k.is.reporter.state.requested;
+      },
+    }),
+    steps: (k) => {
+      const { m, cfg, at, is, phase } = k;
+      const f = m.f;
+      const reporter = k.actor.reporter;
+      const R = cfg.reportOrder;
+      const P = phase.reporter;
+      const inBatch = v.noIsolate ? m.layout.at('batch', 'member') : -1;
 
+      /** Whether `head` is a block in the current batch (a scatterlist entry). */
+      const batched = (s: State, head: number): boolean =>
+        v.noIsolate ? s[inBatch + head] !== 0 : s[f.owner + head] === ISOLATED_HEAD;
+
+      /** Order of the batch entry at `head` (the sg entry's length). */
+      const batchOrder = (s: State, head: number): number => (v.noIsolate ? s[inBatch + head] - 1 : s[f.order + head]);
+
+      const batchCount = (s: State): number => {
+        let n = 0;
+        for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) n++;
+        return n;
+      };
+
+      /** Unreported free blocks of `order` not already in the batch, as a mask over block numbers. */
+      const eligible = (s: State, order: number): number => {
+        let mask = 0;
+        for (let j = 0; j < cfg.pages >> order; j++) {
+          const head = j << order;
+          if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !batched(s, head)) mask |= 1 << j;
+        }
+        return mask;
+      };
+
+      /** End of page_reporting_process(): cmpxchg(ACTIVE, IDLE); a pending REQUESTED reschedules the work. */
+      const finishPass = (s: State): void => {
+        release(m, s);
+        s[at.reporter.phase] = P.idle;
+        if (s[at.reporter.state] === is.reporter.state.active) s[at.reporter.state] = is.reporter.state.idle;
+      };
+
+      return {
+        reporter: {
+          idle: [
+            {
+              name: 'page_reporting_process',
+              kernel: 'page_reporting_process(): atomic_set(state, ACTIVE); no lock',
+              apply: (s) => {
+                if (s[at.reporter.state] !== is.reporter.state.requested) return false;
+                s[at.reporter.state] = is.reporter.state.active;
+                s[at.reporter.phase] = P.walking;
+                s[at.reporter.order] = R;
+                return true;
+              },
+            },
+          ],
+          walking: [
+            {
+              name: 'page_reporting_cycle',
+              kernel: 'page_reporting_cycle(): __isolate_free_page() into the sgl, zone->lock',
+              args: cycleArgs(cfg),
+              // Pre-guard: the step's first block is a free head, or (taking none) the walk is at its order.
+              pre: (args) =>
+                args.isolate === 'none'
+                  ? { at: at.reporter.order, is: Number(args.order) }
+                  : { at: f.owner + Number(String(args.isolate).split(',')[0]), is: FREE_HEAD },
+              /**
+               * page_reporting_cycle() at the walk's order, zone->lock: isolate the
+               * unreported blocks in `take` (all of them if they fit, else exactly
+               * as many as fit). A full batch keeps the lock for the unlock-and-report
+               * step; otherwise the walk moves up an order, or ends: report the
+               * leftover, or finish the pass with cmpxchg(ACTIVE, IDLE).
+               */
+              apply: (s, args) => {
+                const order = Number(args.order);
+                const take = takeMask(args);
+                if (s[at.reporter.order] !== order) return false;
+                if (!lockFree(m, s) && !lockHeldBy(m, s, reporter)) return false;
+                for (let j = 0; j < cfg.pages >> order; j++) {
+                  const head = j << order;
+                  if (take & (1 << j) && (!isFreeHead(m, s, head, order) || s[f.reported + head] || batched(s, head))) return false;
+                }
+                const room = cfg.capacity - batchCount(s);
+                const can = eligible(s, order);
+                if ((take & can) !== take) return false;
+                if (popcount(can) <= room ? take !== can : popcount(take) !== room) return false;
+                acquire(m, s, reporter);
+                for (let j = 0; j < cfg.pages >> order; j++) {
+                  if (!(take & (1 << j))) continue;
+                  const head = j << order;
+                  if (v.noIsolate) s[inBatch + head] = order + 1;
+                  else isolateFreePage(m, s, head);
+                }
+                const n = batchCount(s);
+                if (n === cfg.capacity) {
+                  s[at.reporter.phase] = P.isolated;
+                  return true;
+                }
+                if (order < cfg.maxOrder) {
+                  s[at.reporter.order] = order + 1;
+                  release(m, s);
+                  return true;
+                }
+                s[at.reporter.order] = R;
+                if (n === 0) {
+                  finishPass(s);
+                  return true;
+                }
+                // page_reporting_process_zone(): the leftover batch is reported after the walk.
+                s[at.reporter.leftover] = 1;
+                if (v.reportUnderLock) s[at.reporter.phase] = P.isolated;
+                else {
+                  release(m, s);
+                  s[at.reporter.phase] = P.unlocked;
+                }
+                return true;
+              },
+            },
+          ],
+          isolated: v.reportUnderLock
+            ? [report()]
+            : [
+                {
+                  name: 'spin_unlock',
+                  kernel: 'page_reporting_cycle(): spin_unlock_irq(&zone->lock) before reporting',
+                  apply: (s) => {
+                    if (!lockHeldBy(m, s, reporter)) return false;
+                    release(m, s);
+                    s[at.reporter.phase] = P.unlocked;
+                    return true;
+                  },
+                },
+              ],
+          unlocked: v.reportUnderLock ? [] : [report()],
+          waiting: [
+            {
+              name: 'page_reporting_drain',
+              kernel: 'page_reporting_drain(): __putback_isolated_page(), __SetPageReported(), zone->lock',
+              /**
+               * page_reporting_drain(), after the report returned: zone->lock taken,
+               * every block put back (no notify), PageReported set only where the
+               * block is still a free head of its order. After a full batch the walk
+               * goes on under the lock; after the leftover the pass is over.
+               */
+              apply: (s) => {
+                if (s[at.reporter.vq] !== is.reporter.vq.done) return false;
+                if (v.reportUnderLock ? !lockHeldBy(m, s, reporter) : !lockFree(m, s)) return false;
+                acquire(m, s, reporter);
+                s[at.reporter.vq] = is.reporter.vq.idle;
+                for (let p = 0; p < cfg.pages; p++) {
+                  if (!batched(s, p)) continue;
+                  const order = batchOrder(s, p);
+                  if (v.noIsolate) s[inBatch + p] = 0;
+                  else putbackIsolatedPage(m, s, p);
+                  if (isFreeHead(m, s, p, order)) s[f.reported + p] = 1;
+                }
+                if (s[at.reporter.leftover]) {
+                  s[at.reporter.leftover] = 0;
+                  finishPass(s);
+                } else {
+                  s[at.reporter.phase] = P.walking;
+                }
+                return true;
+              },
+            },
+          ],
+        },
+        host: v.ackBeforeDiscard
+          ? [
+              {
+                name: 'virtqueue_push',
+                kernel: 'virtio_balloon_handle_report(): buffer returned before the discard',
+                pre: () => ({ at: at.reporter.vq, is: is.reporter.vq.posted }),
+                apply: (s) => {
+                  // Broken host: push the buffer back first, discard later (at most one batch pending).
+                  if (s[at.reporter.vq] !== is.reporter.vq.posted || anyInflight(m, s, ACKED)) return false;
+                  ackBeforeDiscard(m, s);
+                  s[at.reporter.vq] = is.reporter.vq.done;
+                  s[f.evServed] = reporter + 1;
+                  return true;
+                },
+              },
+              {
+                name: 'ram_block_discard_range',
+                kernel: 'ram_block_discard_range(): the late discard lands',
+                apply: (s) => {
+                  if (!anyInflight(m, s, ACKED)) return false;
+                  landDiscards(m, s, ACKED);
+                  return true;
+                },
+              },
+            ]
+          : [
+              {
+                name: 'virtio_balloon_handle_report',
+                kernel: 'virtio_balloon_handle_report(): ram_block_discard_range(), then push and notify',
+                pre: () => ({ at: at.reporter.vq, is: is.reporter.vq.posted }),
+                apply: (s) => {
+                  if (s[at.reporter.vq] !== is.reporter.vq.posted) return false;
+                  landDiscards(m, s, HINTED);
+                  s[at.reporter.vq] = is.reporter.vq.done;
+                  s[f.evServed] = reporter + 1;
+                  return true;
+                },
+              },
+            ],
+      };
+
+      /** prdev->report() = virtballoon_free_page_report(): add the sgl, kick, then wait. */
+      function report() {
+        return {
+          name: 'report',
+          kernel: 'virtballoon_free_page_report(): virtqueue_add_inbuf(), kick, wait_event()',
+          apply: (s: State) => {
+            for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) hintRange(m, s, p, 1 << batchOrder(s, p));
+            s[at.reporter.vq] = is.reporter.vq.posted;
+            s[at.reporter.phase] = P.waiting;
+            s[f.evHintBy] = reporter + 1;
+            return true;
+          },
+        };
+      }
+    },
+    expect,
+  });
+}

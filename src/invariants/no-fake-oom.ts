@@ -1,0 +1,34 @@
+/**
+ * 7. no-fake-oom.
+ *
+ * A hint engine that takes free memory off the lists while the host works
+ * on it can make an allocation fail although the memory is there: "the page
+ * that is in the process of being hinted can not be used" (MST, "On guest
+ * free page hinting and OOM"). The guest then reclaims, or the OOM killer
+ * runs, for memory that is only in flight. D5 bounds it with a watermark
+ * gate and a small batch; this model has no watermarks, so it shows the
+ * window the batch leaves.
+ *
+ * Checked on every failed allocation: had the blocks the engine holds
+ * (isolated, or parked in merge limbo) been put back, the allocation must
+ * still have failed.
+ */
+import type { Invariant } from './types.js';
+
+export const noFakeOom: Invariant = {
+  id: 'no-fake-oom',
+  number: 7,
+  short: '7 oom',
+  title: 'No allocation fails only because the hint engine holds free memory',
+  why: 'An allocation that fails while free memory is merely being hinted sends a healthy guest into reclaim or the OOM killer.',
+  applies: () => true,
+  bind: (m) => {
+    const f = m.f;
+    return {
+      edge: (_before, after, action) => {
+        if (after[f.evFakeOom] === 0) return null;
+        return `${m.actors[action.actor]}'s allocation of order ${action.args.order} failed while the hint engine held enough free memory to satisfy it`;
+      },
+    };
+  },
+};
