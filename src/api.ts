@@ -16,6 +16,7 @@
  * before it writes anything, then its effect, writing only the state it was
  * given. `defineDesign` turns the spec into the model's Design.
  */
+import type { Invariant } from './invariants/types.js';
 import type { Config } from './model/config.js';
 import type { Domain, FieldDecl, GroupDecl } from './model/layout.js';
 import type { ActionSpec, CoreFields, Design, Expectation, Hooks, Model, State } from './model/types.js';
@@ -89,6 +90,8 @@ export interface DesignHooks<V extends readonly string[]> {
   readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
   /** Whether an allocation may take this free block. */
   readonly allocatable?: (s: State, head: number, order: number) => boolean;
+  /** A guest write to a page (data at allocation, the poison at free): dirty logging. */
+  readonly pageWritten?: (s: State, page: number) => void;
   /** del_page_from_free_list() forgets __ClearPageReported() (a broken design). */
   readonly keepReportedOffList?: boolean;
 }
@@ -135,6 +138,10 @@ export interface DesignSpec<
   readonly expect: readonly Expectation[];
   /** Invariants violated by design, with the reason: reported, not failures. */
   readonly accepts?: Readonly<Record<string, string>>;
+  /** Invariants of the design's own, checked beside the shared ones. */
+  readonly invariants?: readonly Invariant[];
+  /** Shared invariants that say nothing about this design, with the reason. */
+  readonly skip?: Readonly<Record<string, string>>;
 }
 
 function fieldDecl(spec: FieldSpec, name: string): FieldDecl {
@@ -217,6 +224,8 @@ export function defineDesign<
     groups,
     expect: spec.expect,
     ...(spec.accepts !== undefined ? { accepts: spec.accepts } : {}),
+    ...(spec.invariants !== undefined ? { invariants: spec.invariants } : {}),
+    ...(spec.skip !== undefined ? { skip: spec.skip } : {}),
     instantiate: (m) => {
       const k = kitFor(m);
       const steps = spec.steps(k) as unknown as Record<string, unknown>;
@@ -261,6 +270,7 @@ export function defineDesign<
         ...(h.freeOnePageDone !== undefined ? { freeOnePageDone: h.freeOnePageDone } : {}),
         ...(h.allocated !== undefined ? { allocated: h.allocated } : {}),
         ...(h.allocatable !== undefined ? { allocatable: h.allocatable } : {}),
+        ...(h.pageWritten !== undefined ? { pageWritten: h.pageWritten } : {}),
         ...(h.keepReportedOffList ? { keepReportedOffList: true } : {}),
       };
       const init = spec.init?.(k);

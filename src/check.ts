@@ -3,7 +3,7 @@
  * the selected invariants, turned into verdicts. This is the library entry
  * point the CLI, the matrix and the tests share.
  */
-import { INVARIANTS } from './invariants/index.js';
+import { invariantsFor, knownInvariants } from './invariants/index.js';
 import type { Invariant } from './invariants/types.js';
 import { UsageError, type Config } from './model/config.js';
 import { buildModel, resolveConfig } from './model/system.js';
@@ -49,12 +49,15 @@ export interface CheckOptions {
   readonly traces?: boolean;
 }
 
-export function selectInvariants(cfg: Config, ids: readonly string[] | undefined): Invariant[] {
-  if (ids === undefined || ids.length === 0) return INVARIANTS.filter((i) => i.applies(cfg));
+export function selectInvariants(design: Design, cfg: Config, ids: readonly string[] | undefined): Invariant[] {
+  if (ids === undefined || ids.length === 0) return invariantsFor(design, cfg);
+  const known = knownInvariants(design);
   return ids.map((id) => {
-    const inv = INVARIANTS.find((i) => i.id === id);
-    if (inv === undefined) throw new UsageError(`unknown invariant '${id}': accepted ${INVARIANTS.map((i) => i.id).join(', ')}`);
+    const inv = known.find((i) => i.id === id);
+    if (inv === undefined) throw new UsageError(`unknown invariant '${id}': accepted ${known.map((i) => i.id).join(', ')}`);
     if (!inv.applies(cfg)) throw new UsageError(`invariant '${id}' says nothing in this configuration: it ${inv.notApplicable ?? 'does not apply'}`);
+    const skip = design.skip?.[id];
+    if (skip !== undefined) throw new UsageError(`invariant '${id}' says nothing about ${design.id}: ${skip}`);
     return inv;
   });
 }
@@ -79,7 +82,7 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
 
 export function check(design: Design, opts: CheckOptions = {}): CheckReport {
   const cfg = resolveConfig(design, opts.config);
-  const invs = selectInvariants(cfg, opts.invariants);
+  const invs = selectInvariants(design, cfg, opts.invariants);
   const m = buildModel(design, cfg);
   const r = explore(m, {
     invariants: invs,

@@ -226,7 +226,7 @@ function runMatrixCmd(argv: readonly string[], io: Io): number {
   const invs = INVARIANTS.map((i) => i.id);
   const dw = Math.max(...DESIGNS.map((d) => d.id.length));
   const cw = Math.max(8, ...DESIGNS.flatMap((d) => d.expect.map((e) => overridesText(e.config ?? {}).length)));
-  const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${INVARIANTS.map((i) => i.short.padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}`;
+  const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${INVARIANTS.map((i) => i.short.padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}  design's own`;
   if (!json) {
     io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; acc@N: a violation the design accepts; ! marks an unexpected verdict)\n\n');
     io.out(header + '\n');
@@ -239,7 +239,9 @@ function runMatrixCmd(argv: readonly string[], io: Io): number {
       if (showProgress && io.errIsTty) io.err('\r\x1b[K');
       if (json) return;
       const cells = invs.map((i) => cell(row, i).padEnd(9)).join(' ');
-      io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}\n`);
+      const design = findDesign(row.design);
+      const own = (design.invariants ?? []).map((i) => `${i.short}: ${cell(row, i.id)}`).join(', ');
+      io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}${own ? `  ${own}` : ''}\n`);
     },
   });
   const seconds = (performance.now() - t0) / 1000;

@@ -1,10 +1,12 @@
-/** hintcheck as a library: check one design, run the matrix, or drive the explorer directly. */
+/** hintcheck as a library: write a design, check it, run the matrix, or drive the explorer directly. */
+export { defineDesign } from './api.js';
+export type { ActorsSpec, Args, DesignHooks, DesignSpec, FieldSpec, FieldsSpec, GroupsSpec, Kit, StepSpec, VcpuStepSpec } from './api.js';
 export { check, selectInvariants, verdicts } from './check.js';
 export type { CheckOptions, CheckReport, InvariantResult, Verdict } from './check.js';
 export { runMatrix, expectedVerdicts } from './matrix.js';
 export type { MatrixRow, MatrixOptions } from './matrix.js';
 export { DESIGNS, findDesign } from './model/designs/index.js';
-export { INVARIANTS, findInvariant } from './invariants/index.js';
+export { INVARIANTS, findInvariant, invariantsFor, knownInvariants } from './invariants/index.js';
 export type { Checks, Invariant } from './invariants/index.js';
 export { buildModel, resolveConfig } from './model/system.js';
 export { UsageError, HOST_MODES, POISON_MODES, validateConfig } from './model/config.js';

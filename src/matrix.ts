@@ -5,7 +5,7 @@
  * changed or the expectation was wrong, and the table says which cell moved.
  */
 import { check, type CheckReport, type Verdict } from './check.js';
-import { INVARIANTS } from './invariants/index.js';
+import { invariantsFor } from './invariants/index.js';
 import type { Config } from './model/config.js';
 import { DESIGNS } from './model/designs/index.js';
 import type { Design } from './model/types.js';
@@ -29,9 +29,9 @@ export interface MatrixOptions {
 }
 
 /** Every applicable invariant: violated where the row lists it (accepted ones included), else holds. */
-export function expectedVerdicts(cfg: Config, violates: readonly string[]): Record<string, Verdict> {
+export function expectedVerdicts(design: Design, cfg: Config, violates: readonly string[]): Record<string, Verdict> {
   const out: Record<string, Verdict> = {};
-  for (const inv of INVARIANTS) if (inv.applies(cfg)) out[inv.id] = violates.includes(inv.id) ? 'violated' : 'holds';
+  for (const inv of invariantsFor(design, cfg)) out[inv.id] = violates.includes(inv.id) ? 'violated' : 'holds';
   return out;
 }
 
@@ -46,7 +46,7 @@ export function runMatrix(opts: MatrixOptions = {}): MatrixRow[] {
         ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
         ...(opts.onProgress !== undefined ? { onProgress: (p: Progress) => opts.onProgress!(label, p) } : {}),
       });
-      const expected = expectedVerdicts(report.config, e.violates);
+      const expected = expectedVerdicts(d, report.config, e.violates);
       const mismatches: string[] = [];
       for (const r of report.results) {
         const want = expected[r.invariant];

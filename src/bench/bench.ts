@@ -10,7 +10,7 @@
  */
 import os from 'node:os';
 import { explore } from '../explorers/exhaustive.js';
-import { INVARIANTS } from '../invariants/index.js';
+import { invariantsFor } from '../invariants/index.js';
 import { describeConfig, type Config } from '../model/config.js';
 import { findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
@@ -54,7 +54,7 @@ function main(): void {
     if (quick && !row.quick) continue;
     const d = findDesign(row.design);
     const cfg = resolveConfig(d, row.config);
-    const invs = INVARIANTS.filter((i) => i.applies(cfg));
+    const invs = invariantsFor(d, cfg);
     const secs: number[] = [];
     let states = 0;
     let transitions = 0;

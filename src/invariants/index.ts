@@ -1,4 +1,5 @@
-import { UsageError } from '../model/config.js';
+import { UsageError, type Config } from '../model/config.js';
+import type { Design } from '../model/types.js';
 import { allocatorConservation } from './allocator-conservation.js';
 import { noHintUnderZoneLock } from './no-hint-under-zone-lock.js';
 import { noDoubleReport } from './no-double-report.js';
@@ -19,6 +20,16 @@ export const INVARIANTS: readonly Invariant[] = [
   noDoubleReport,
   noFakeOom,
 ];
+
+/** The invariants that apply to a design at a configuration: the shared ones it does not skip, then its own. */
+export function invariantsFor(design: Design, cfg: Config): Invariant[] {
+  return [...INVARIANTS, ...(design.invariants ?? [])].filter((i) => i.applies(cfg) && design.skip?.[i.id] === undefined);
+}
+
+/** Every invariant a design can be checked against, whatever the configuration. */
+export function knownInvariants(design: Design): Invariant[] {
+  return [...INVARIANTS, ...(design.invariants ?? [])];
+}
 
 export function findInvariant(id: string): Invariant {
   const inv = INVARIANTS.find((i) => i.id === id);

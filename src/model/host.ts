@@ -125,6 +125,7 @@ export function guestRead(m: Model, s: State, p: number, zero: boolean): number 
 export function guestWrite(m: Model, s: State, p: number, value: number): void {
   s[m.f.content + p] = value;
   s[m.f.backing + p] = BACKED;
+  if (m.hooks.pageWritten !== undefined) m.hooks.pageWritten(s, p);
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Invariant } from '../invariants/types.js';
 import type { Config } from './config.js';
 import type { GroupDecl, Layout } from './layout.js';
 
@@ -69,6 +70,8 @@ export interface Hooks {
   readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
   /** Whether an allocation may take the free block at `head` (e.g. not on an isolated pageblock's list). */
   readonly allocatable?: (s: State, head: number, order: number) => boolean;
+  /** A guest write to page `page` (data at allocation, or the poison at free): dirty logging. */
+  readonly pageWritten?: (s: State, page: number) => void;
   /**
    * A broken design whose del_page_from_free_list() forgets
    * __ClearPageReported(): the flag stays on a block that leaves a free list.
@@ -146,6 +149,10 @@ export interface Design {
    * reported, but they are not failures.
    */
   readonly accepts?: Readonly<Record<string, string>>;
+  /** Invariants of the design's own (e.g. D6's migration properties), checked beside the shared ones. */
+  readonly invariants?: readonly Invariant[];
+  /** Shared invariants that say nothing about this design, with the reason. */
+  readonly skip?: Readonly<Record<string, string>>;
 }
 
 export interface Model {
