@@ -10,10 +10,12 @@ import { match } from 'ts-pattern';
 import { check, type CheckReport } from './check.js';
 import { INVARIANTS } from './invariants/index.js';
 import { HOST_MODES, POISON_MODES, UsageError, describeConfig, type Config } from './model/config.js';
-import { DESIGNS, findDesign } from './model/designs/index.js';
+import { DESIGNS } from './model/designs/index.js';
 import { resolveConfig } from './model/system.js';
 import type { Progress } from './explorers/exhaustive.js';
-import { runMatrix, overridesText, type MatrixRow } from './matrix.js';
+import { DesignError, loadDesignFile } from './load.js';
+import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline, type MatrixRow } from './matrix.js';
+import type { Design } from './model/types.js';
 import { formatCheck, num, secs } from './report/format.js';
 
 const HELP = `hintcheck: a model checker for free page hinting between a Linux guest and its host
@@ -44,6 +46,7 @@ type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 const CHECK_FLAGS: Record<string, FlagKind> = {
   '--design': 'string',
+  '--design-file': 'string',
   '--cpus': 'int',
   '--pages': 'int',
   '--max-order': 'int',
@@ -62,6 +65,10 @@ const MATRIX_FLAGS: Record<string, FlagKind> = {
   '--json': 'bool',
   '--progress': 'bool',
   '--max-seconds': 'number',
+  '--design-file': 'string',
+  '--workers': 'int',
+  '--baseline': 'string',
+  '--write-baseline': 'string',
 };
 
 type Parsed = Record<string, string | number | boolean | string[]>;
@@ -142,12 +149,23 @@ function exitCode(r: CheckReport): number {
   return 0;
 }
 
-function runCheck(argv: readonly string[], io: Io): number {
-  const p = parseFlags('check', argv, CHECK_FLAGS);
-  if (p['--design'] === undefined) {
-    throw new UsageError(`check: --design is required: accepted ${DESIGNS.map((d) => d.id).join(', ')}`);
+/** The design --design names, among the built-in ones or those of --design-file. */
+async function pickDesign(p: Parsed): Promise<Design> {
+  const file = p['--design-file'] as string | undefined;
+  const pool = file !== undefined ? await loadDesignFile(file) : DESIGNS;
+  const id = p['--design'] as string | undefined;
+  if (id === undefined) {
+    if (file !== undefined && pool.length === 1) return pool[0];
+    throw new UsageError(`check: --design is required: accepted ${pool.map((d) => d.id).join(', ')}`);
   }
-  const design = findDesign(p['--design'] as string);
+  const d = pool.find((x) => x.id === id);
+  if (d === undefined) throw new UsageError(`unknown design '${id}'${file !== undefined ? ` in ${file}` : ''}: accepted ${pool.map((x) => x.id).join(', ')}`);
+  return d;
+}
+
+async function runCheck(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseFlags('check', argv, CHECK_FLAGS);
+  const design = await pickDesign(p);
   const showProgress = Boolean(p['--progress']) || io.errIsTty;
   const report = check(design, {
     config: configOverrides(p),
@@ -219,39 +237,55 @@ function cell(row: MatrixRow, inv: string): string {
   return row.expected[inv] === r.verdict ? text : `${text}!`;
 }
 
-function runMatrixCmd(argv: readonly string[], io: Io): number {
+async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
   const p = parseFlags('matrix', argv, MATRIX_FLAGS);
-  const showProgress = Boolean(p['--progress']) || io.errIsTty;
+  const file = p['--design-file'] as string | undefined;
+  const designs = file !== undefined ? await loadDesignFile(file) : DESIGNS;
+  const baseline = p['--baseline'] !== undefined ? readBaseline(p['--baseline'] as string) : undefined;
   const json = Boolean(p['--json']);
   const invs = INVARIANTS.map((i) => i.id);
-  const dw = Math.max(...DESIGNS.map((d) => d.id.length));
-  const cw = Math.max(8, ...DESIGNS.flatMap((d) => d.expect.map((e) => overridesText(e.config ?? {}).length)));
+  const dw = Math.max(...designs.map((d) => d.id.length));
+  const cw = Math.max(8, ...designs.flatMap((d) => d.expect.map((e) => overridesText(e.config ?? {}).length)));
+  const byId = new Map(designs.map((d) => [d.id, d]));
   const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${INVARIANTS.map((i) => i.short.padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}  design's own`;
   if (!json) {
     io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; acc@N: a violation the design accepts; ! marks an unexpected verdict)\n\n');
     io.out(header + '\n');
   }
   const t0 = performance.now();
-  const rows = runMatrix({
+  const total = designs.reduce((n, d) => n + d.expect.length, 0);
+  let finished = 0;
+  const rows = await runMatrix({
+    designs,
+    ...(file !== undefined ? { designFile: file } : {}),
+    ...(p['--workers'] !== undefined ? { workers: Math.max(1, p['--workers'] as number) } : {}),
     ...(p['--max-seconds'] !== undefined ? { maxSeconds: p['--max-seconds'] as number } : {}),
-    ...(showProgress ? { onProgress: (label: string, pr: Progress) => progressPrinter(io, true, `${label}: `)!(pr) } : {}),
     onRow: (row) => {
-      if (showProgress && io.errIsTty) io.err('\r\x1b[K');
+      finished++;
+      if (Boolean(p['--progress']) || io.errIsTty) {
+        const line = `${finished}/${total} rows, ${secs((performance.now() - t0) / 1000)} s`;
+        io.err(io.errIsTty ? `\r\x1b[K${line}` : `${line}\n`);
+      }
       if (json) return;
+      if (io.errIsTty) io.err('\r\x1b[K');
       const cells = invs.map((i) => cell(row, i).padEnd(9)).join(' ');
-      const design = findDesign(row.design);
+      const design = byId.get(row.design)!;
       const own = (design.invariants ?? []).map((i) => `${i.short}: ${cell(row, i.id)}`).join(', ');
       io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}${own ? `  ${own}` : ''}\n`);
     },
   });
+  if (io.errIsTty) io.err('\r\x1b[K');
   const seconds = (performance.now() - t0) / 1000;
   const mismatches = rows.flatMap((r) => r.mismatches);
+  const moved = baseline !== undefined ? compareBaseline(rows, baseline) : [];
   const incomplete = rows.filter((r) => !r.report.complete && r.report.stoppedBy !== 'all-violated');
+  if (p['--write-baseline'] !== undefined) writeBaseline(p['--write-baseline'] as string, rows);
   if (json) {
     io.out(JSON.stringify({
       seconds: Number(seconds.toFixed(3)),
-      ok: mismatches.length === 0,
+      ok: mismatches.length === 0 && moved.length === 0,
       mismatches,
+      ...(baseline !== undefined ? { moved } : {}),
       rows: rows.map((r) => ({
         design: r.design,
         config: r.report.config,
@@ -273,15 +307,20 @@ function runMatrixCmd(argv: readonly string[], io: Io): number {
     }, null, 2) + '\n');
   } else {
     const bounds = new Map<string, string>();
-    for (const r of rows) if (!bounds.has(r.design)) bounds.set(r.design, describeConfig(resolveConfig(findDesign(r.design))));
+    for (const r of rows) if (!bounds.has(r.design)) bounds.set(r.design, describeConfig(resolveConfig(byId.get(r.design)!)));
     io.out('\ndefault bounds:\n');
     for (const [d, b] of bounds) io.out(`  ${d.padEnd(dw)}  ${b}\n`);
     io.out(`\n${rows.length} checks in ${secs(seconds)} s: `);
     if (mismatches.length === 0) io.out('every verdict as expected\n');
     else io.out(`${mismatches.length} verdict${mismatches.length === 1 ? '' : 's'} differ from the expected:\n${mismatches.map((m) => `  ${m}`).join('\n')}\n`);
     if (incomplete.length > 0) io.out(`${incomplete.length} search${incomplete.length === 1 ? ' was' : 'es were'} cut short by the time budget\n`);
+    if (baseline !== undefined) {
+      if (moved.length === 0) io.out(`state and transition counts as in ${p['--baseline']}\n`);
+      else io.out(`${moved.length} change${moved.length === 1 ? '' : 's'} against ${p['--baseline']}:\n${moved.map((x) => `  ${x}`).join('\n')}\n`);
+    }
+    if (p['--write-baseline'] !== undefined) io.out(`baseline written to ${p['--write-baseline']}\n`);
   }
-  if (mismatches.length > 0) return 1;
+  if (mismatches.length > 0 || moved.length > 0) return 1;
   return incomplete.length > 0 ? 3 : 0;
 }
 
@@ -293,7 +332,7 @@ export async function main(argv: readonly string[], io: Io = {
   try {
     const cmd = argv.length > 0 ? argv[0] : undefined;
     const rest = argv.slice(1);
-    return match(cmd)
+    return await match(cmd)
       .with('check', () => runCheck(rest, io))
       .with('list', () => runList(rest, io))
       .with('matrix', () => runMatrixCmd(rest, io))
@@ -305,7 +344,7 @@ export async function main(argv: readonly string[], io: Io = {
         throw new UsageError(`unknown command '${cmd}': accepted check, matrix, list, help`);
       });
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof DesignError) {
       io.err(`hintcheck: ${e.message}\n`);
       return 2;
     }

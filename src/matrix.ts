@@ -1,15 +1,20 @@
 /**
  * The regression matrix: every design at each configuration it declares,
  * against every invariant that applies there, compared with the verdicts the
- * design expects. A verdict that moves is a finding: either the model
- * changed or the expectation was wrong, and the table says which cell moved.
+ * design expects, and (with a baseline) with the state and transition counts
+ * of a saved run. A verdict or a count that moves is a finding: either the
+ * model changed or the expectation was wrong, and the report says which cell
+ * moved. Rows run on worker threads, one per core by default.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { check, type CheckReport, type Verdict } from './check.js';
 import { invariantsFor } from './invariants/index.js';
-import type { Config } from './model/config.js';
+import { DesignError } from './load.js';
+import { UsageError, type Config } from './model/config.js';
 import { DESIGNS } from './model/designs/index.js';
 import type { Design } from './model/types.js';
-import type { Progress } from './explorers/exhaustive.js';
 
 export interface MatrixRow {
   readonly design: string;
@@ -23,8 +28,12 @@ export interface MatrixRow {
 
 export interface MatrixOptions {
   readonly designs?: readonly Design[];
+  /** The file the designs came from (workers load it again). */
+  readonly designFile?: string;
   readonly maxSeconds?: number;
-  readonly onProgress?: (row: string, p: Progress) => void;
+  /** Worker threads; 1 runs every row in this thread. */
+  readonly workers?: number;
+  /** Called as rows finish, in the order the designs declare them. */
   readonly onRow?: (row: MatrixRow) => void;
 }
 
@@ -35,33 +44,148 @@ export function expectedVerdicts(design: Design, cfg: Config, violates: readonly
   return out;
 }
 
-export function runMatrix(opts: MatrixOptions = {}): MatrixRow[] {
-  const rows: MatrixRow[] = [];
-  for (const d of opts.designs ?? DESIGNS) {
-    for (const e of d.expect) {
-      const label = `${d.id} ${JSON.stringify(e.config ?? {})}`;
-      const report = check(d, {
-        config: e.config ?? {},
-        traces: false,
-        ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
-        ...(opts.onProgress !== undefined ? { onProgress: (p: Progress) => opts.onProgress!(label, p) } : {}),
-      });
-      const expected = expectedVerdicts(d, report.config, e.violates);
-      const mismatches: string[] = [];
-      for (const r of report.results) {
-        const want = expected[r.invariant];
-        if (r.verdict !== want) mismatches.push(`${d.id} ${overridesText(e.config ?? {})}: ${r.invariant} ${r.verdict}, expected ${want}`);
-      }
-      const row: MatrixRow = { design: d.id, overrides: e.config ?? {}, why: e.why, expected, report, mismatches };
-      rows.push(row);
-      opts.onRow?.(row);
-    }
-  }
-  return rows;
-}
-
 export function overridesText(o: Partial<Config>): string {
   const names: Record<string, string> = { maxOrder: 'max-order', reportOrder: 'report-order' };
   const parts = Object.entries(o).map(([k, v]) => `${names[k] ?? k}=${v}`);
   return parts.length ? parts.join(' ') : 'defaults';
+}
+
+/** One row's check, as a worker or this thread runs it. */
+export function runRow(design: Design, row: number, maxSeconds?: number): CheckReport {
+  const e = design.expect[row];
+  return check(design, { config: e.config ?? {}, traces: false, ...(maxSeconds !== undefined ? { maxSeconds } : {}) });
+}
+
+function finish(design: Design, row: number, report: CheckReport): MatrixRow {
+  const e = design.expect[row];
+  const expected = expectedVerdicts(design, report.config, e.violates);
+  const mismatches: string[] = [];
+  for (const r of report.results) {
+    const want = expected[r.invariant];
+    if (r.verdict !== want) mismatches.push(`${design.id} ${overridesText(e.config ?? {})}: ${r.invariant} ${r.verdict}, expected ${want}`);
+  }
+  return { design: design.id, overrides: e.config ?? {}, why: e.why, expected, report, mismatches };
+}
+
+export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> {
+  const designs = opts.designs ?? DESIGNS;
+  const jobs = designs.flatMap((d) => d.expect.map((_, row) => ({ design: d, row })));
+  const results: (MatrixRow | undefined)[] = new Array(jobs.length);
+  let printed = 0;
+  const done = (i: number, report: CheckReport): void => {
+    results[i] = finish(jobs[i].design, jobs[i].row, report);
+    while (printed < jobs.length && results[printed] !== undefined) opts.onRow?.(results[printed++]!);
+  };
+  const workers = Math.min(opts.workers ?? availableParallelism(), jobs.length);
+  if (workers <= 1) {
+    jobs.forEach((j, i) => done(i, runRow(j.design, j.row, opts.maxSeconds)));
+    return results as MatrixRow[];
+  }
+  let next = 0;
+  const url = new URL('./matrix-worker.js', import.meta.url);
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      const w = new Worker(url);
+      try {
+        while (next < jobs.length) {
+          const i = next++;
+          const report = await new Promise<CheckReport>((resolve, reject) => {
+            const onMessage = (msg: { report?: CheckReport; error?: string; kind?: string }): void => {
+              w.off('error', onError);
+              if (msg.error === undefined) resolve(msg.report!);
+              else reject(msg.kind === 'DesignError' ? new DesignError(msg.error) : msg.kind === 'UsageError' ? new UsageError(msg.error) : new Error(msg.error));
+            };
+            const onError = (e: Error): void => {
+              w.off('message', onMessage);
+              reject(e);
+            };
+            w.once('message', onMessage);
+            w.once('error', onError);
+            w.postMessage({ design: jobs[i].design.id, file: opts.designFile, row: jobs[i].row, maxSeconds: opts.maxSeconds });
+          });
+          done(i, report);
+        }
+      } finally {
+        await w.terminate();
+      }
+    }),
+  );
+  return results as MatrixRow[];
+}
+
+/** What a baseline keeps of each row: enough to see a state space grow or shrink. */
+export interface BaselineRow {
+  readonly design: string;
+  readonly overrides: Partial<Config>;
+  readonly states: number;
+  readonly transitions: number;
+  readonly depth: number;
+  readonly verdicts: Readonly<Record<string, string>>;
+}
+
+const key = (design: string, overrides: Partial<Config>): string => `${design} ${overridesText(overrides)}`;
+
+export function baselineOf(rows: readonly MatrixRow[]): { version: 1; rows: BaselineRow[] } {
+  return {
+    version: 1,
+    rows: rows.map((r) => ({
+      design: r.design,
+      overrides: r.overrides,
+      states: r.report.states,
+      transitions: r.report.transitions,
+      depth: r.report.depth,
+      verdicts: Object.fromEntries(r.report.results.map((x) => [x.invariant, x.verdict === 'violated' ? `violated@${x.depth}` : x.verdict])),
+    })),
+  };
+}
+
+export function writeBaseline(path: string, rows: readonly MatrixRow[]): void {
+  writeFileSync(path, JSON.stringify(baselineOf(rows), null, 2) + '\n');
+}
+
+export function readBaseline(path: string): BaselineRow[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--baseline ${path}: cannot be read as JSON (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); write one with --write-baseline`);
+  }
+  const rows = (data as { version?: unknown; rows?: unknown }).rows;
+  if ((data as { version?: unknown }).version !== 1 || !Array.isArray(rows)) {
+    throw new UsageError(`--baseline ${path}: not a hintcheck baseline (expected {"version": 1, "rows": [...]}); write one with --write-baseline`);
+  }
+  for (const r of rows as BaselineRow[]) {
+    if (typeof r.design !== 'string' || typeof r.states !== 'number' || typeof r.transitions !== 'number') {
+      throw new UsageError(`--baseline ${path}: a row lacks design, states or transitions; write one with --write-baseline`);
+    }
+  }
+  return rows as BaselineRow[];
+}
+
+/** Rows whose counts or verdicts moved against the baseline, or that are new or gone, one sentence each. */
+export function compareBaseline(rows: readonly MatrixRow[], base: readonly BaselineRow[]): string[] {
+  const out: string[] = [];
+  const old = new Map(base.map((b) => [key(b.design, b.overrides ?? {}), b]));
+  const now = baselineOf(rows).rows;
+  const pct = (a: number, b: number): string => {
+    const x = ((b - a) / a) * 100;
+    return `${b >= a ? '+' : ''}${x.toFixed(Math.abs(x) < 0.1 ? 3 : 1)}%`;
+  };
+  for (const r of now) {
+    const k = key(r.design, r.overrides);
+    const b = old.get(k);
+    old.delete(k);
+    if (b === undefined) {
+      out.push(`${k}: new row (${r.states.toLocaleString('en-US')} states)`);
+      continue;
+    }
+    if (b.states !== r.states) out.push(`${k}: states ${b.states.toLocaleString('en-US')} -> ${r.states.toLocaleString('en-US')} (${pct(b.states, r.states)})`);
+    if (b.transitions !== r.transitions) out.push(`${k}: transitions ${b.transitions.toLocaleString('en-US')} -> ${r.transitions.toLocaleString('en-US')} (${pct(b.transitions, r.transitions)})`);
+    for (const [inv, v] of Object.entries(r.verdicts)) {
+      const was = b.verdicts?.[inv];
+      if (was !== undefined && was !== v) out.push(`${k}: ${inv} ${was} -> ${v}`);
+    }
+  }
+  for (const k of old.keys()) out.push(`${k}: row gone`);
+  return out;
 }

@@ -70,7 +70,7 @@ describe('hintcheck check', () => {
     [['check', '--design', 'd5-page-reporting', '--poison', 'maybe'], /--poison maybe is unknown: accepted off, on, init-on-free/],
     [['check', '--design', 'd5-page-reporting', '--host', 'balloon'], /--host balloon is unknown: accepted dontneed, madv-free/],
     [['check', '--design', 'd5-page-reporting', '--cpus', 'two'], /--cpus two is not a whole number/],
-    [['check', '--design', 'd5-page-reporting', '--frobnicate'], /unknown option '--frobnicate': accepted --design, --cpus/],
+    [['check', '--design', 'd5-page-reporting', '--frobnicate'], /unknown option '--frobnicate': accepted --design, --design-file, --cpus/],
     [['check', '--design'], /--design needs a value/],
     [['launch'], /unknown command 'launch': accepted check, matrix, list, help/],
   ])('rejects %j with one line and exit code 2', (args, message) => {

@@ -12,6 +12,8 @@
  */
 import type { Checks, Invariant } from '../invariants/types.js';
 import type { Model } from '../model/types.js';
+import { DesignError } from '../load.js';
+import type { Action, State } from '../model/types.js';
 import { PairQueue } from './queue.js';
 import { StateStore, StoreFull } from './store.js';
 
@@ -107,6 +109,40 @@ function dispatchTable(m: Model): { at: Int32Array; start: Int32Array; ids: Int3
   });
   start[offsets.length * 257] = ids.length;
   return { at: Int32Array.from(offsets), start, ids: Int32Array.from(ids) };
+}
+
+function describeArgs(a: Action): string {
+  const parts = Object.entries(a.args).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
+
+/** A design error naming the design (and its file), the step and the state it was taken from. */
+export function designError(m: Model, a: Action, s: State, problem: string): DesignError {
+  const where = m.design.source !== undefined ? `${m.design.id} (${m.design.source})` : m.design.id;
+  return new DesignError(`design ${where}: step ${m.actors[a.actor]} ${a.name}${describeArgs(a)} ${problem}\n  in state ${JSON.stringify(m.layout.view(s))}`);
+}
+
+function sampleCheck(m: Model, cur: State): void {
+  for (const a of m.actions) {
+    const x = cur.slice();
+    const y = cur.slice();
+    let rx: unknown;
+    let ry: unknown;
+    try {
+      rx = a.apply(x);
+      ry = a.apply(y);
+    } catch {
+      continue; // the main loop reports the exception with its context
+    }
+    let same = rx === ry;
+    for (let i = 0; same && i < x.length; i++) if (x[i] !== y[i]) same = false;
+    if (!same) throw designError(m, a, cur, 'is not deterministic: taken twice from the same state it gave different results');
+    if (rx === false) {
+      for (let i = 0; i < x.length; i++) {
+        if (x[i] !== cur[i]) throw designError(m, a, cur, 'returned false (not enabled) but changed the state: a guard must fail before the step writes anything');
+      }
+    }
+  }
 }
 
 export function explore(m: Model, opts: ExploreOptions): SearchResult {
@@ -214,6 +250,8 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
       expanded++;
       store.decode(pa, pb, words);
       L.unpack(words, 0, cur);
+      // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, and a step that is not taken leaves its copy alone.
+      if (expanded <= 256 || (expanded & 1023) === 0) sampleCheck(m, cur);
       // A step whose guard fails leaves its copy untouched, so the copy is
       // only refreshed after a step that was taken.
       next.set(cur);
@@ -224,8 +262,19 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
         const a = dispatchIds[j];
         const g2 = guard2At[a];
         if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
-        if (!apply[a](next)) continue;
+        let taken: unknown;
+        try {
+          taken = apply[a](next);
+        } catch (e) {
+          throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+        }
+        if (taken !== true) {
+          if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
+          continue;
+        }
         transitions++;
+        const bad = L.firstInvalid(next);
+        if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
         // Edge invariants read the step's events; most steps raise none.
         if (edgeChecks.length > 0) {
           let raised = false;

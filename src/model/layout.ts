@@ -87,6 +87,8 @@ export class Layout {
   readonly segments: readonly [number, number];
   readonly pack: (s: Uint8Array, w: Uint32Array, off: number) => void;
   readonly unpack: (w: Uint32Array, off: number, s: Uint8Array) => void;
+  /** Offset of the first element outside its field's domain, or -1 (generated, for every successor). */
+  readonly firstInvalid: (s: Uint8Array) => number;
   private readonly fields: readonly FieldInfo[];
   private readonly byName = new Map<string, FieldInfo>();
 
@@ -123,6 +125,12 @@ export class Layout {
     const { pack, unpack } = this.generate();
     this.pack = pack;
     this.unpack = unpack;
+    const checks: string[] = [];
+    for (const f of infos) {
+      if (f.size === 256) continue;
+      for (let i = 0; i < f.length; i++) checks.push(`if (s[${f.offset + i}] >= ${f.size}) return ${f.offset + i};`);
+    }
+    this.firstInvalid = new Function('s', `${checks.join('\n')}\nreturn -1;`) as Layout['firstInvalid'];
   }
 
   /** Storage segment of a group (see GroupDecl.segment). */

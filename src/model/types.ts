@@ -153,6 +153,8 @@ export interface Design {
   readonly invariants?: readonly Invariant[];
   /** Shared invariants that say nothing about this design, with the reason. */
   readonly skip?: Readonly<Record<string, string>>;
+  /** The file the design was loaded from (--design-file), for error messages. */
+  readonly source?: string;
 }
 
 export interface Model {

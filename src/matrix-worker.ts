@@ -1,0 +1,26 @@
+/**
+ * A matrix worker thread: receives (design, row) jobs, runs the row's check
+ * and posts the report back. Designs from a file are loaded once per file.
+ */
+import { parentPort } from 'node:worker_threads';
+import { loadDesignFile } from './load.js';
+import { runRow } from './matrix.js';
+import { findDesign } from './model/designs/index.js';
+import type { Design } from './model/types.js';
+
+const files = new Map<string, Design[]>();
+
+parentPort!.on('message', async (job: { design: string; file?: string; row: number; maxSeconds?: number }) => {
+  try {
+    let design: Design;
+    if (job.file !== undefined) {
+      if (!files.has(job.file)) files.set(job.file, await loadDesignFile(job.file));
+      design = files.get(job.file)!.find((d) => d.id === job.design)!;
+    } else {
+      design = findDesign(job.design);
+    }
+    parentPort!.postMessage({ report: runRow(design, job.row, job.maxSeconds) });
+  } catch (e) {
+    parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e), kind: e instanceof Error ? e.name : 'Error' });
+  }
+});
