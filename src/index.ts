@@ -16,3 +16,15 @@ export { explore } from './explorers/exhaustive.js';
 export type { ExploreOptions, Progress, SearchResult, StopReason, Violation } from './explorers/exhaustive.js';
 export { counterexample, describePath, pathTo } from './explorers/trace.js';
 export type { Trace, TraceStep } from './explorers/trace.js';
+
+/**
+ * The shared model's building blocks, for designs: the allocator's list
+ * operations, the zone lock, the host's memory, and the vCPU's phases and
+ * resume points. Each function works on a working vector of the model it is
+ * given and assumes the locks its comment names.
+ */
+export * as allocator from './model/allocator.js';
+export * as host from './model/host.js';
+export * as zoneLock from './model/zone-lock.js';
+export * as vcpu from './model/vcpu.js';
+export { DesignError, loadDesignFile } from './load.js';
