@@ -13,6 +13,7 @@ import { HOST_MODES, POISON_MODES, UsageError, describeConfig, type Config } fro
 import { DESIGNS } from './model/designs/index.js';
 import { resolveConfig } from './model/system.js';
 import type { Progress } from './explorers/exhaustive.js';
+import { designPages, stalePages, writePages } from './docs.js';
 import { DesignError, loadDesignFile } from './load.js';
 import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline, type MatrixRow } from './matrix.js';
 import type { Design } from './model/types.js';
@@ -24,6 +25,7 @@ usage:
   hintcheck check --design <id> [options]   explore one design, print a verdict per invariant
   hintcheck matrix [--json] [--progress]     every design at its declared bounds, against expectations
   hintcheck list                             designs, host modes and invariants
+  hintcheck docs [--check]                   regenerate docs/designs/<id>.md (--check: fail if out of date)
 
 check options:
   --design <id>          design to check (see 'hintcheck list')
@@ -221,6 +223,17 @@ function runList(argv: readonly string[], io: Io): number {
   lines.push('', 'invariants (--invariant):');
   const iw = Math.max(...INVARIANTS.map((i) => i.id.length));
   for (const i of INVARIANTS) lines.push(`  ${i.number}. ${i.id.padEnd(iw)}  ${i.title}`);
+  const own = new Map<string, { title: string; designs: string[] }>();
+  for (const d of DESIGNS) for (const i of d.invariants ?? []) {
+    const e = own.get(i.id) ?? { title: i.title, designs: [] };
+    e.designs.push(d.id);
+    own.set(i.id, e);
+  }
+  if (own.size > 0) {
+    lines.push('', 'invariants of particular designs:');
+    const ow = Math.max(...[...own.keys()].map((k) => k.length));
+    for (const [id, e] of own) lines.push(`  ${id.padEnd(ow)}  ${e.title} (${e.designs.length === 1 ? e.designs[0] : `${e.designs.length} designs: ${e.designs[0]}, ...`})`);
+  }
   io.out(lines.join('\n') + '\n');
   return 0;
 }
@@ -324,6 +337,31 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
   return incomplete.length > 0 ? 3 : 0;
 }
 
+const DOCS_FLAGS: Record<string, FlagKind> = {
+  '--check': 'bool',
+  '--dir': 'string',
+  '--workers': 'int',
+};
+
+async function runDocs(argv: readonly string[], io: Io): Promise<number> {
+  const p = parseFlags('docs', argv, DOCS_FLAGS);
+  const dir = (p['--dir'] as string | undefined) ?? 'docs';
+  const rows = await runMatrix({ traces: true, ...(p['--workers'] !== undefined ? { workers: Math.max(1, p['--workers'] as number) } : {}) });
+  const pages = designPages(dir, DESIGNS, rows);
+  if (p['--check']) {
+    const stale = stalePages(pages);
+    if (stale.length === 0) {
+      io.out(`${pages.size} design pages up to date\n`);
+      return 0;
+    }
+    io.out(`${stale.length} design page${stale.length === 1 ? ' is' : 's are'} out of date (run npx hintcheck docs):\n${stale.map((x) => `  ${x}`).join('\n')}\n`);
+    return 1;
+  }
+  const changed = writePages(pages);
+  io.out(`${pages.size} design pages in ${dir}/designs, ${changed.length} rewritten\n`);
+  return 0;
+}
+
 export async function main(argv: readonly string[], io: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
@@ -336,12 +374,13 @@ export async function main(argv: readonly string[], io: Io = {
       .with('check', () => runCheck(rest, io))
       .with('list', () => runList(rest, io))
       .with('matrix', () => runMatrixCmd(rest, io))
+      .with('docs', () => runDocs(rest, io))
       .with('help', '--help', '-h', undefined, () => {
         io.out(HELP + '\n');
         return cmd === undefined ? 2 : 0;
       })
       .otherwise(() => {
-        throw new UsageError(`unknown command '${cmd}': accepted check, matrix, list, help`);
+        throw new UsageError(`unknown command '${cmd}': accepted check, matrix, list, docs, help`);
       });
   } catch (e) {
     if (e instanceof UsageError || e instanceof DesignError) {

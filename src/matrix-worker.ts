@@ -10,7 +10,7 @@ import type { Design } from './model/types.js';
 
 const files = new Map<string, Design[]>();
 
-parentPort!.on('message', async (job: { design: string; file?: string; row: number; maxSeconds?: number }) => {
+parentPort!.on('message', async (job: { design: string; file?: string; row: number; maxSeconds?: number; traces?: boolean }) => {
   try {
     let design: Design;
     if (job.file !== undefined) {
@@ -19,7 +19,7 @@ parentPort!.on('message', async (job: { design: string; file?: string; row: numb
     } else {
       design = findDesign(job.design);
     }
-    parentPort!.postMessage({ report: runRow(design, job.row, job.maxSeconds) });
+    parentPort!.postMessage({ report: runRow(design, job.row, job.maxSeconds, job.traces) });
   } catch (e) {
     parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e), kind: e instanceof Error ? e.name : 'Error' });
   }

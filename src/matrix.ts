@@ -31,6 +31,8 @@ export interface MatrixOptions {
   /** The file the designs came from (workers load it again). */
   readonly designFile?: string;
   readonly maxSeconds?: number;
+  /** Rebuild counterexamples too (for the docs). */
+  readonly traces?: boolean;
   /** Worker threads; 1 runs every row in this thread. */
   readonly workers?: number;
   /** Called as rows finish, in the order the designs declare them. */
@@ -51,9 +53,9 @@ export function overridesText(o: Partial<Config>): string {
 }
 
 /** One row's check, as a worker or this thread runs it. */
-export function runRow(design: Design, row: number, maxSeconds?: number): CheckReport {
+export function runRow(design: Design, row: number, maxSeconds?: number, traces = false): CheckReport {
   const e = design.expect[row];
-  return check(design, { config: e.config ?? {}, traces: false, ...(maxSeconds !== undefined ? { maxSeconds } : {}) });
+  return check(design, { config: e.config ?? {}, traces, ...(maxSeconds !== undefined ? { maxSeconds } : {}) });
 }
 
 function finish(design: Design, row: number, report: CheckReport): MatrixRow {
@@ -74,11 +76,14 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
   let printed = 0;
   const done = (i: number, report: CheckReport): void => {
     results[i] = finish(jobs[i].design, jobs[i].row, report);
-    while (printed < jobs.length && results[printed] !== undefined) opts.onRow?.(results[printed++]!);
+    while (printed < jobs.length && results[printed] !== undefined) {
+      const row = results[printed++]!;
+      opts.onRow?.(row);
+    }
   };
   const workers = Math.min(opts.workers ?? availableParallelism(), jobs.length);
   if (workers <= 1) {
-    jobs.forEach((j, i) => done(i, runRow(j.design, j.row, opts.maxSeconds)));
+    jobs.forEach((j, i) => done(i, runRow(j.design, j.row, opts.maxSeconds, opts.traces)));
     return results as MatrixRow[];
   }
   let next = 0;
@@ -101,7 +106,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
             };
             w.once('message', onMessage);
             w.once('error', onError);
-            w.postMessage({ design: jobs[i].design.id, file: opts.designFile, row: jobs[i].row, maxSeconds: opts.maxSeconds });
+            w.postMessage({ design: jobs[i].design.id, file: opts.designFile, row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces });
           });
           done(i, report);
         }

@@ -23,6 +23,8 @@ export interface TraceStep {
   readonly changes: readonly Change[];
   /** The changes as a kernel engineer reads them: `pages 0-3: free-head(2) -> allocated`. */
   readonly summary: readonly string[];
+  /** The step's events (transient fields it set), e.g. `hintBy: 'reporter'`. */
+  readonly events: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface Trace {
@@ -74,6 +76,12 @@ export function pathTo(m: Model, store: StateStore, target: StateRef): number[] 
   return path.reverse();
 }
 
+function stepEvents(all: Record<string, string | number | boolean> | undefined): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(all ?? {})) if (v !== 0 && v !== 'none' && v !== false) out[k] = v;
+  return out;
+}
+
 /** Replay action ids from the initial state, describing each step. */
 export function describePath(m: Model, ids: readonly number[]): Trace {
   const L = m.layout;
@@ -96,6 +104,7 @@ export function describePath(m: Model, ids: readonly number[]): Trace {
       id,
       changes,
       summary: describeChanges(changes, before, after),
+      events: stepEvents(L.view(next, true).events as Record<string, string | number | boolean>),
     });
     s = next;
     before = after;

@@ -20,8 +20,8 @@ export interface Checks {
 
 export interface Invariant {
   readonly id: string;
-  /** The project's invariant number (1-5). */
-  readonly number: number;
+  /** The shared invariants' number (1-7); a design's own may carry one too (e.g. D6's 2' and 4'). */
+  readonly number?: number;
   readonly title: string;
   /** A column heading for the matrix, e.g. `2 reuse`. */
   readonly short: string;

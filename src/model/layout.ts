@@ -280,7 +280,7 @@ export class Layout {
         const row = f.group.rows !== undefined;
         const label = row
           ? (f.group.rowLabel ? f.group.rowLabel(i) : `${f.group.name}[${i}]`)
-          : f.length > 1 || f.decl.count !== undefined ? `${f.group.name}.${f.name}[${i}]` : `${f.group.name}.${f.name}`;
+          : f.decl.count !== undefined ? `${f.group.name}.${f.name}[${i}]` : `${f.group.name}.${f.name}`;
         out.push({
           group: f.group.name,
           ...(row || f.decl.count !== undefined ? { index: i } : {}),

@@ -67,9 +67,13 @@ export function allocPages(m: Model, s: State, c: number, order: number, head: n
   const f = m.f;
   if (s[f.vPhase + c] !== IDLE || !lockFree(m, s)) return false;
   const k = s[f.order + head];
-  if (!isFreeHead(m, s, head, k) || k < order || smallestFreeOrder(m, s, order) !== k) return false;
+  if (!isFreeHead(m, s, head, k) || k < order) return false;
   const hooks = m.hooks;
-  if (hooks.allocatable !== undefined && !hooks.allocatable(s, head, k)) return false;
+  if (hooks.allocatable === undefined) {
+    if (smallestFreeOrder(m, s, order) !== k) return false;
+  } else if (!hooks.allocatable(s, head, k) || smallestAllocatableOrder(m, s, order) !== k) {
+    return false;
+  }
   acquire(m, s, c);
   rmqueue(m, s, head, order);
   s[f.vPhase + c] = ALLOC_LOCKED;
@@ -77,6 +81,19 @@ export function allocPages(m: Model, s: State, c: number, order: number, head: n
   s[f.vOrder + c] = order;
   if (hooks.allocated !== undefined) hooks.allocated(s, c, head, order);
   return true;
+}
+
+/** Smallest order >= `order` with a free block the design lets the allocator take (a list it may use), or -1. */
+function smallestAllocatableOrder(m: Model, s: State, order: number): number {
+  const f = m.f;
+  const hook = m.hooks.allocatable!;
+  let best = -1;
+  for (let p = 0; p < m.cfg.pages; p++) {
+    if (s[f.owner + p] !== FREE_HEAD) continue;
+    const o = s[f.order + p];
+    if (o >= order && (best < 0 || o < best) && hook(s, p, o)) best = o;
+  }
+  return best;
 }
 
 /** Whether some free block of order >= `order` may be allocated. */

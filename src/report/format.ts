@@ -38,6 +38,14 @@ function pageToken(owner: Value, order: Value, reported: Value): string {
   return `${owner}(${order}${reported === true ? ', reported' : ''})`;
 }
 
+/** Whether a change belongs to a page's or a vCPU's row (a table group), from its label. */
+function rowOf(c: Change): 'page' | 'vcpu' | undefined {
+  if (c.index === undefined) return undefined;
+  if (c.label.startsWith('page ')) return 'page';
+  if (c.label.startsWith('vcpu')) return 'vcpu';
+  return undefined;
+}
+
 interface Row {
   readonly subject: string;
   readonly index: number | undefined;
@@ -53,9 +61,8 @@ export function describeChanges(changes: readonly Change[], before: StateView, a
   const rows: Row[] = [];
   const byRow = new Map<string, Change[]>();
   for (const c of changes) {
-    const key = c.index !== undefined && (c.group === 'pages' || c.group === 'memory' || c.group === 'vcpus' || c.group === 'batch')
-      ? `${c.group}#${c.index}`
-      : `${c.group}.${c.field}${c.index !== undefined ? `#${c.index}` : ''}`;
+    // Table rows (a page, a vCPU) gather their fields; a record field stands alone.
+    const key = rowOf(c) !== undefined ? `${c.group}#${c.index}` : `${c.group}.${c.field}${c.index !== undefined ? `#${c.index}` : ''}`;
     const list = byRow.get(key) ?? [];
     list.push(c);
     byRow.set(key, list);
@@ -74,12 +81,15 @@ export function describeChanges(changes: readonly Change[], before: StateView, a
       if (shape.length) parts.push(`${pageToken(get('owner', 'from'), get('order', 'from'), get('reported', 'from'))} -> ${pageToken(get('owner', 'to'), get('order', 'to'), get('reported', 'to'))}`);
       for (const c of list) if (!PAGE_SHAPE.has(c.field)) parts.push(`${c.field} ${c.from} -> ${c.to}`);
       rows.push({ subject: 'page', index: c0.index, group: 'pages', text: parts.join(', ') });
-    } else if (c0.group === 'memory' || c0.group === 'batch') {
-      rows.push({ subject: 'page', index: c0.index, group: c0.group, text: list.map((c) => `${c.field} ${c.from} -> ${c.to}`).join(', ') });
-    } else if (c0.group === 'vcpus') {
-      rows.push({ subject: c0.label, index: undefined, group: 'vcpus', text: list.map((c) => `${c.field} ${c.from} -> ${c.to}`).join(', ') });
+    } else if (rowOf(c0) === 'page') {
+      // Another per-page group (memory, or a design's): name the group unless it is the host's memory.
+      const prefix = c0.group === 'memory' ? '' : `${c0.group}.`;
+      rows.push({ subject: 'page', index: c0.index, group: c0.group, text: list.map((c) => `${prefix}${c.field} ${c.from} -> ${c.to}`).join(', ') });
+    } else if (rowOf(c0) === 'vcpu') {
+      const prefix = c0.group === 'vcpus' ? '' : `${c0.group}.`;
+      rows.push({ subject: c0.label, index: undefined, group: 'vcpus', text: list.map((c) => `${prefix}${c.field} ${c.from} -> ${c.to}`).join(', ') });
     } else {
-      const name = c0.group === 'zone' && c0.field === 'lock' ? 'zone lock' : c0.group === 'freeArea' ? `nr_free[${c0.index}]` : `${c0.group}.${c0.field}`;
+      const name = c0.group === 'zone' && c0.field === 'lock' ? 'zone lock' : c0.group === 'freeArea' ? `nr_free[${c0.index}]` : c0.label;
       rows.push({ subject: name, index: undefined, group: key, text: `${c0.from} -> ${c0.to}` });
     }
   }

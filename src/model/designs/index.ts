@@ -6,6 +6,11 @@
 import { UsageError } from '../config.js';
 import type { Design } from '../types.js';
 import { archFreePageDesign } from './d1-arch-free-page.js';
+import { D2_DESIGNS } from './d2-merge-notifier.js';
+import { D3CD_DESIGNS } from './d3-bitmap.js';
+import { D3AB_DESIGNS } from './d3-capture.js';
+import { D4_DESIGNS } from './d4-virtio-ring.js';
+import { D6_DESIGNS } from './d6-free-page-hint.js';
 import { pageReportingDesign } from './d5-page-reporting.js';
 
 export const d1ArchFreePage = archFreePageDesign(
@@ -165,14 +170,20 @@ export const d5ReportedSurvivesAlloc = pageReportingDesign(
   D5_ACCEPTS,
 );
 
+/** Every design, in the order of the kernel's history (designs.md §3). */
 export const DESIGNS: readonly Design[] = [
   d1ArchFreePage,
   d1HintAfterPoison,
+  ...D2_DESIGNS,
+  ...D3AB_DESIGNS,
+  ...D3CD_DESIGNS,
+  ...D4_DESIGNS,
   d5PageReporting,
   d5ReportUnderLock,
   d5NoIsolate,
   d5AckBeforeDiscard,
   d5ReportedSurvivesAlloc,
+  ...D6_DESIGNS,
 ];
 
 export function findDesign(id: string): Design {
