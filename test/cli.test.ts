@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -72,7 +75,7 @@ describe('hintcheck check', () => {
     [['check', '--design', 'd5-page-reporting', '--cpus', 'two'], /--cpus two is not a whole number/],
     [['check', '--design', 'd5-page-reporting', '--frobnicate'], /unknown option '--frobnicate': accepted --design, --design-file, --cpus/],
     [['check', '--design'], /--design needs a value/],
-    [['launch'], /unknown command 'launch': accepted check, matrix, list, help/],
+    [['launch'], /unknown command 'launch': accepted check, matrix, list, docs, help/],
   ])('rejects %j with one line and exit code 2', (args, message) => {
     const r = run(...args);
     expect(r.code).toBe(2);
@@ -96,21 +99,37 @@ describe('hintcheck list', () => {
 });
 
 describe('hintcheck matrix', () => {
-  it('runs every design against its expectations and exits 0 when none moved', () => {
-    const r = run('matrix');
+  // The full matrix runs in test/matrix.test.ts; here the command itself, on the example design.
+  it('prints the table and exits 0 when no verdict moved', () => {
+    const r = run('matrix', '--design-file', 'examples/page-reporting.ts');
     expect(r.code).toBe(0);
     expect(r.out).toContain('every verdict as expected');
-    expect(r.out).toMatch(/d5-page-reporting +defaults +holds +holds +- +holds +viol@15/);
+    expect(r.out).toMatch(/my-reporting +defaults +holds +holds +- +holds +holds +acc@1 +acc@2/);
   });
 
   it('gives the same table as JSON', () => {
-    const r = run('matrix', '--json');
+    const r = run('matrix', '--design-file', 'examples/page-reporting.ts', '--json');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.ok).toBe(true);
-    const row = j.rows.find((x: { design: string; overrides: object }) => x.design === 'd1-arch-free-page' && Object.keys(x.overrides).length === 0);
-    expect(row.results.find((x: { invariant: string }) => x.invariant === 'no-missed-hints')).toEqual(
-      expect.objectContaining({ verdict: 'violated', expected: 'violated', depth: 6 }),
-    );
+    expect(j.rows).toHaveLength(1);
+    expect(j.rows[0].results.find((x: { invariant: string }) => x.invariant === 'no-missed-hints')).toEqual({ invariant: 'no-missed-hints', verdict: 'holds', expected: 'holds' });
+  });
+
+  it('exits 1 naming the rows whose counts moved against a baseline, 2 on a corrupt one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hintcheck-'));
+    const file = join(dir, 'base.json');
+    expect(run('matrix', '--design-file', 'examples/page-reporting.ts', '--write-baseline', file).code).toBe(0);
+    expect(run('matrix', '--design-file', 'examples/page-reporting.ts', '--baseline', file).code).toBe(0);
+    const base = JSON.parse(readFileSync(file, 'utf8'));
+    base.rows[0].states += 10;
+    writeFileSync(file, JSON.stringify(base));
+    const moved = run('matrix', '--design-file', 'examples/page-reporting.ts', '--baseline', file);
+    expect(moved.code).toBe(1);
+    expect(moved.out).toMatch(/my-reporting defaults: states 3,313 -> 3,303 \(-0\.3%\)/);
+    writeFileSync(file, '{"rows": 3');
+    const bad = run('matrix', '--baseline', file);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--baseline .*base\.json: cannot be read as JSON/);
   });
 });

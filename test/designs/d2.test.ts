@@ -177,7 +177,7 @@ describe('designs.md §4 row 3: the merge resumes with the migratetype cached be
     const s = shape(r.steps);
     const freer = r.steps[4].actor;
     expect(s[4]).toBe(`${freer}:free_one_page`);
-    expect(r.steps[4].summary).toContain('merging.mt: none -> movable');
+    expect(r.steps[4].summary).toContain(`${freer}: merging.mt none -> movable`);
     // The lock drop, the isolation inside it, the relock that lists the block by the stale migratetype.
     const unlock = s.indexOf(`${freer}:spin_unlock`, 5);
     const isolate = s.indexOf('offliner:start_isolate_page_range');
@@ -189,8 +189,8 @@ describe('designs.md §4 row 3: the merge resumes with the migratetype cached be
     expect(s.indexOf(`${freer}:kvm_hypercall2`)).toBeGreaterThan(unlock);
     expect(s.indexOf(`${freer}:kvm_hypercall2`)).toBeLessThan(relock);
     expect(r.steps[isolate].args).toEqual({ pageblock: 0 });
-    expect(r.steps[isolate].summary).toEqual(['offliner.phase: idle -> isolated', 'pageblock.mt: movable -> isolate']);
-    expect(r.steps[relock].summary).toContain('freelist.mt: none -> movable');
+    expect(r.steps[isolate].summary).toEqual(['offliner.phase: idle -> isolated', 'pageblock.mt[0]: movable -> isolate']);
+    expect(r.steps[relock].summary.join(' ')).toContain('freelist.mt none -> movable');
     expect(r.steps[alloc].args.block).toBe(0);
     expect(s[14]).toBe('offliner:offline_isolated_pages');
     expect(r.message).toMatch(/page 0 is in vcpu\d's block but is limbo/);
