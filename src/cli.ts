@@ -321,6 +321,11 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
   } else {
     const bounds = new Map<string, string>();
     for (const r of rows) if (!bounds.has(r.design)) bounds.set(r.design, describeConfig(resolveConfig(byId.get(r.design)!)));
+    const smaller = rows.flatMap((r) => {
+      const e = byId.get(r.design)!.expect.find((x) => overridesText(x.config ?? {}) === overridesText(r.overrides));
+      return e?.smaller !== undefined ? [`  ${r.design} ${overridesText(r.overrides)}: ${e.smaller}`] : [];
+    });
+    if (smaller.length > 0) io.out(`\nbounds smaller than designs.md suggests:\n${smaller.join('\n')}\n`);
     io.out('\ndefault bounds:\n');
     for (const [d, b] of bounds) io.out(`  ${d.padEnd(dw)}  ${b}\n`);
     io.out(`\n${rows.length} checks in ${secs(seconds)} s: `);

@@ -108,7 +108,10 @@ export function designPage(d: Design, rows: readonly MatrixRow[], args: Map<stri
     L.push(`| ${overridesText(r.overrides)} | ${r.report.states.toLocaleString('en-US')} | ${r.report.transitions.toLocaleString('en-US')} | ${r.report.depth} | ${cells.join(' | ')} |`);
   }
   L.push('');
-  for (const r of rows) L.push(`- **${overridesText(r.overrides)}**: ${r.why}`);
+  for (const r of rows) {
+    const smaller = d.expect.find((e) => overridesText(e.config ?? {}) === overridesText(r.overrides))?.smaller;
+    L.push(`- **${overridesText(r.overrides)}**: ${r.why}${smaller !== undefined ? ` *Smaller than designs.md suggests: ${smaller}.*` : ''}`);
+  }
   L.push('');
 
   L.push('## Invariants', '');
@@ -130,7 +133,8 @@ export function designPage(d: Design, rows: readonly MatrixRow[], args: Map<stri
     const arg = args.get(inv.id);
     if (arg !== undefined) L.push(arg, '');
     else if (first?.res!.accepted !== undefined) L.push(`Accepted: ${first.res!.accepted}`, '');
-    else L.push('*No argument written yet (docs/arguments).*', '');
+    else if (first !== undefined) L.push(first.row.why, '');
+    else L.push(`*No argument written for this design (docs/arguments/${d.id}.md).*`, '');
     if (first !== undefined && first.res!.trace !== undefined) {
       L.push(`Shortest counterexample at ${describeConfig(first.row.report.config)}: ${first.res!.message}`, '');
       L.push(...traceSteps(first.res!.trace), '');

@@ -400,7 +400,7 @@ describe('D5 page_reporting_cycle', () => {
       { at: 4, order: 1, as: 'free' },
       { at: 6, order: 1, as: 'free' },
     ]),
-    reporter: { state: 'active', phase: 'walking', order: 1 },
+    reporter: { state: 'active', phase: 'walking', order: 1, budget: 3 },
   });
 
   it('when more unreported blocks are eligible than fit, takes exactly capacity of them and never a reported one', () => {
@@ -441,7 +441,7 @@ describe('D5 page_reporting_cycle', () => {
         { at: 4, order: 2, as: 'free', reported: true },
       ]),
       vcpus: [{ phase: 'in-use', head: 2, order: 1 }],
-      reporter: { state: 'active', phase: 'walking', order: 1 },
+      reporter: { state: 'active', phase: 'walking', order: 1, budget: 3 },
     });
     const enabledTakes = actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, few, a)).map((a) => a.args.isolate);
     expect(enabledTakes).toEqual(['0']);
@@ -452,6 +452,16 @@ describe('D5 page_reporting_cycle', () => {
     expect(read(m, next, 'reporter', 'order')).toBe(2);
   });
 
+  it('with its budget used up leaves the list and asks for another pass instead of isolating', () => {
+    const spent = state(m, { reporter: { budget: 0 } }, s);
+    const enabledTakes = actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, spent, a)).map((a) => a.args.isolate);
+    expect(enabledTakes).toEqual(['none']);
+    const next = take(m, spent, action(m, 'reporter', 'page_reporting_cycle', { order: 1, isolate: 'none' }));
+    expect(read(m, next, 'reporter', 'state')).toBe('requested');
+    expect(read(m, next, 'reporter', 'order')).toBe(2);
+    expect(column(m, next, 'pages', 'owner').filter((o) => o === 'isolated-head')).toEqual([]);
+  });
+
   it('at the last order reports the leftover batch without the lock', () => {
     const leftover = state(m, {
       ...zone(m, [
@@ -460,7 +470,7 @@ describe('D5 page_reporting_cycle', () => {
         { at: 4, order: 2, as: 'free', reported: true },
       ]),
       vcpus: [{ phase: 'in-use', head: 2, order: 1 }],
-      reporter: { state: 'active', phase: 'walking', order: 2 },
+      reporter: { state: 'active', phase: 'walking', order: 2, budget: 3 },
     });
     const next = take(m, leftover, action(m, 'reporter', 'page_reporting_cycle', { order: 2, isolate: 'none' }));
     expect(read(m, next, 'zone', 'lock')).toBe('free');
@@ -477,7 +487,7 @@ describe('D5 page_reporting_cycle', () => {
           { at: 4, order: 2, as: 'allocated' },
         ]),
         vcpus: [{ phase: 'in-use', head: 4, order: 2 }],
-        reporter: { state: requestState, phase: 'walking', order: 2 },
+        reporter: { state: requestState, phase: 'walking', order: 2, budget: 3 },
       });
     const a = action(m, 'reporter', 'page_reporting_cycle', { order: 2, isolate: 'none' });
     const fromActive = take(m, done('active'), a);

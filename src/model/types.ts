@@ -122,6 +122,8 @@ export interface Expectation {
   readonly violates: readonly string[];
   /** Why, in a sentence a reviewer can check against designs.md. */
   readonly why: string;
+  /** Set when a bound is smaller than designs.md suggests for this design: which, and why. The matrix prints it. */
+  readonly smaller?: string;
 }
 
 export interface Design {

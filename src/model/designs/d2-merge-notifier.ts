@@ -466,6 +466,7 @@ export const d2IsolationRace = isolationRaceDesign(
     {
       violates: ['allocator-conservation', DOUBLE, ROW7],
       why: 'designs.md §4 row 3 (I1b, I4): the lock drop in the middle of __free_one_page() leaves its migratetype argument unrevalidated, so a free block of an isolated pageblock lands on an allocatable list; one of its pages ends up both allocated and offlined. The largest order is R, so no merge crosses a pageblock (the core merge does not look at migratetypes); the pageblock order R = 1 is below the R = 2 of designs.md §7 (next row).',
+      smaller: 'pageblock order R = 1, below the R = 2 of designs.md §7 (the next row runs at R = 2)',
     },
     {
       config: { cpus: 2, pages: 8, maxOrder: 2, reportOrder: 2 },

@@ -284,6 +284,7 @@ export const d3aCaptureArray: Design = defineDesign({
       config: { poison: 'on', capacity: 1 },
       violates: ['poison-reads-back', 'no-missed-hints', 'no-double-report', 'no-fake-oom'],
       why: 'designs.md §4 row 16: the series without 4/7 keeps poisoning on; a poisoned block is discarded, free_one_page() gives it back without poisoning it again, and the next allocation reads zero where it expects 0xaa. With every page backed at boot, the double report is row 5 proper: a block one CPU reported and returned is isolated and hinted again for another CPU\'s capture. An array of 1 entry, below the batch of 2 that designs.md §0 uses: at 2 this row alone takes 8 s.',
+      smaller: 'a capture array of 1 entry, below the batch of 2 of designs.md §0: at 2 this row alone takes 8 s',
     },
   ],
 });

@@ -16,10 +16,14 @@
  * whenever a block leaves a free list. At the end of the pass it goes back to
  * IDLE unless a free asked for another pass meanwhile.
  *
- * Abstractions: one zone and one migratetype; no watermark check, budget or
- * list rotation; the order of blocks on a list is free (the cycle may isolate
- * any unreported blocks of its order), and the drain returns the batch in
- * ascending page order. The 2 s delayed work may start at any time.
+ * The budget of v16 is kept, scaled as designs.md §7 suggests: a list gets
+ * DIV_ROUND_UP(nr_free, CAPACITY) + 1 reports per pass before the walk leaves
+ * it with the state back at REQUESTED.
+ *
+ * Abstractions: one zone and one migratetype; no watermark check; the order
+ * of blocks on a list is free (the cycle may isolate any unreported blocks of
+ * its order), which also covers list_rotate_to_front(); the drain returns the
+ * batch in ascending page order. The 2 s delayed work may start at any time.
  */
 import { defineDesign, type Args } from '../../api.js';
 import { FREE_HEAD, ISOLATED_HEAD, isFreeHead, isolateFreePage, putbackIsolatedPage } from '../allocator.js';
@@ -98,6 +102,10 @@ export function pageReportingDesign(
       reporter: {
         state: { domain: ['idle', 'requested', 'active'], doc: 'prdev->state' },
         order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
+        budget: {
+          domain: { max: Math.ceil(cfg.pages / cfg.capacity) + 1 },
+          doc: 'reports left for this list + 1 (0: used up); DIV_ROUND_UP(nr_free, CAPACITY * 16), scaled to DIV_ROUND_UP(nr_free, CAPACITY)',
+        },
         leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
         vq: { domain: ['idle', 'posted', 'done'], doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
       },
@@ -168,6 +176,17 @@ export function pageReportingDesign(
         return mask;
       };
 
+      /**
+       * Walk the list of `order` next, with its budget: "enough calls to
+       * process over a sixteenth of the current list plus one additional
+       * call" (the sixteenth scaled away, designs.md §7). Read as the walk
+       * reaches the list, one step before page_reporting_cycle() takes the lock.
+       */
+      const enterList = (s: State, order: number): void => {
+        s[at.reporter.order] = order;
+        s[at.reporter.budget] = Math.ceil(s[f.nrFree + order] / cfg.capacity) + 1;
+      };
+
       /** End of page_reporting_process(): cmpxchg(ACTIVE, IDLE); a pending REQUESTED reschedules the work. */
       const finishPass = (s: State): void => {
         release(m, s);
@@ -185,7 +204,7 @@ export function pageReportingDesign(
                 if (s[at.reporter.state] !== is.reporter.state.requested) return false;
                 s[at.reporter.state] = is.reporter.state.active;
                 s[at.reporter.phase] = P.walking;
-                s[at.reporter.order] = R;
+                enterList(s, R);
                 return true;
               },
             },
@@ -205,7 +224,9 @@ export function pageReportingDesign(
                * unreported blocks in `take` (all of them if they fit, else exactly
                * as many as fit). A full batch keeps the lock for the unlock-and-report
                * step; otherwise the walk moves up an order, or ends: report the
-               * leftover, or finish the pass with cmpxchg(ACTIVE, IDLE).
+               * leftover, or finish the pass with cmpxchg(ACTIVE, IDLE). With the
+               * budget used up, an unreported block ends the list instead: state
+               * back to REQUESTED, so another pass comes.
                */
               apply: (s, args) => {
                 const order = Number(args.order);
@@ -218,9 +239,11 @@ export function pageReportingDesign(
                 }
                 const room = cfg.capacity - batchCount(s);
                 const can = eligible(s, order);
-                if ((take & can) !== take) return false;
-                if (popcount(can) <= room ? take !== can : popcount(take) !== room) return false;
+                const spent = s[at.reporter.budget] === 0;
+                if (spent ? take !== 0 : (take & can) !== take) return false;
+                if (!spent && (popcount(can) <= room ? take !== can : popcount(take) !== room)) return false;
                 acquire(m, s, reporter);
+                if (spent && can !== 0) s[at.reporter.state] = is.reporter.state.requested;
                 for (let j = 0; j < cfg.pages >> order; j++) {
                   if (!(take & (1 << j))) continue;
                   const head = j << order;
@@ -233,11 +256,12 @@ export function pageReportingDesign(
                   return true;
                 }
                 if (order < cfg.maxOrder) {
-                  s[at.reporter.order] = order + 1;
+                  enterList(s, order + 1);
                   release(m, s);
                   return true;
                 }
                 s[at.reporter.order] = R;
+                s[at.reporter.budget] = 0;
                 if (n === 0) {
                   finishPass(s);
                   return true;
@@ -294,6 +318,8 @@ export function pageReportingDesign(
                   s[at.reporter.leftover] = 0;
                   finishPass(s);
                 } else {
+                  // "update budget to reflect call to report function"
+                  if (s[at.reporter.budget] > 0) s[at.reporter.budget]--;
                   s[at.reporter.phase] = P.walking;
                 }
                 return true;

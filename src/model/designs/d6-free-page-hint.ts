@@ -769,6 +769,7 @@ export const d6NoDoneOnCancel = freePageHintDesign(
     {
       violates: [REUSE, 'd6-driver-returns-blocks'],
       why: `designs.md §4 row 30 (dd8eeb9671fc: "migrate, migrate_cancel, look at /proc/meminfo"): the blocks taken during the cancelled migration stay on free_page_list. ${ONE_ROUND}`,
+      smaller: ONE_ROUND,
     },
   ],
   'd6-driver-returns-blocks',
@@ -811,6 +812,7 @@ export const d6UnloadLeak = freePageHintDesign(
     {
       violates: [REUSE, 'd6-driver-returns-blocks'],
       why: `designs.md §4 row 33 (6c22dc61c76b): the driver is removed while it holds a block. ${ONE_ROUND}`,
+      smaller: ONE_ROUND,
     },
   ],
   'd6-driver-returns-blocks',
@@ -825,6 +827,7 @@ export const d6NoReinitOnReturn = freePageHintDesign(
     {
       violates: [REUSE, 'poison-reads-back'],
       why: `designs.md §4 row 35 and D6 I3' (Alexander: a hinted page "can essentially transition to uninitialized while it is sitting in the balloon"): Linux is safe only because free_pages() re-poisons. ${ONE_ROUND}`,
+      smaller: ONE_ROUND,
     },
   ],
   'poison-reads-back',
@@ -853,6 +856,7 @@ export const d6PostcopyHint = freePageHintDesign(
     {
       violates: [REUSE, 'd6-postcopy-pages-arrive', 'd6-driver-returns-blocks'],
       why: `designs.md §4 row 36 (QEMU: "the faulting thread will stall until postcopy migration finishes"); the DONE that postcopy_start() never sends is the model's inference. ${ONE_ROUND}`,
+      smaller: ONE_ROUND,
     },
   ],
   'd6-postcopy-pages-arrive',
@@ -880,6 +884,7 @@ export const d6ClearLogOnHint = freePageHintDesign(
     {
       violates: [REUSE, 'd6-migrated-pages-current'],
       why: `designs.md §5's open question, answered by the model [I]: under §4 row 34's interleaving the write lands between the sync and the clear, on a page the sync reported dirty and left writable, and the clear erases it. ${ONE_ROUND}`,
+      smaller: ONE_ROUND,
     },
   ],
   'd6-migrated-pages-current',
