@@ -23,7 +23,7 @@ const HELP = `hintcheck: a model checker for free page hinting between a Linux g
 
 usage:
   hintcheck check --design <id> [options]   explore one design, print a verdict per invariant
-  hintcheck matrix [--json] [--progress]     every design at its declared bounds, against expectations
+  hintcheck matrix [options]                 every design at its declared bounds, against expectations
   hintcheck list                             designs, host modes and invariants
   hintcheck docs [--check]                   regenerate docs/designs/<id>.md (--check: fail if out of date)
 
@@ -41,6 +41,14 @@ check options:
   --max-seconds S        stop after S seconds (verdicts not reached: unknown)
   --json                 print one JSON object instead of text
   --progress             print progress to stderr even when it is not a terminal
+  --design-file <file>   a design of your own (TypeScript or JavaScript; see docs/writing-a-design.md)
+
+matrix options:
+  --baseline <file>      also compare state and transition counts with a saved run (exit 1 if any moved)
+  --write-baseline <file> save this run's counts
+  --design-file <file>   the designs of a file instead of the built-in ones
+  --workers N            worker threads (default: one per core)
+  --max-seconds S, --json, --progress
 
 exit codes: 0 all hold (complete search), 1 violation, 2 usage error, 3 incomplete`;
 
