@@ -36,6 +36,7 @@ check options:
   --capacity C           blocks per report batch (1-8)
   --poison off|on|init-on-free
   --host dontneed|madv-free|poison-on-fault|skip-if-poisoned
+  --mutant <name>        a named mutant of the design (spin-reference: hold-lock, no-isolate)
   --invariant <id>       check only this invariant (repeatable)
   --max-states N         stop after N distinct states (verdicts not reached: unknown)
   --max-seconds S        stop after S seconds (verdicts not reached: unknown)
@@ -64,6 +65,7 @@ const CHECK_FLAGS: Record<string, FlagKind> = {
   '--capacity': 'int',
   '--poison': 'string',
   '--host': 'string',
+  '--mutant': 'string',
   '--invariant': 'list',
   '--max-states': 'int',
   '--max-seconds': 'number',
@@ -126,7 +128,7 @@ function configOverrides(p: Parsed): Partial<Config> {
   const o: Record<string, unknown> = {};
   const map: Record<string, keyof Config> = {
     '--cpus': 'cpus', '--pages': 'pages', '--max-order': 'maxOrder', '--report-order': 'reportOrder',
-    '--capacity': 'capacity', '--poison': 'poison', '--host': 'host',
+    '--capacity': 'capacity', '--poison': 'poison', '--host': 'host', '--mutant': 'mutant',
   };
   for (const [flag, key] of Object.entries(map)) if (p[flag] !== undefined) o[key] = p[flag];
   if (o.poison !== undefined && !(POISON_MODES as readonly string[]).includes(o.poison as string)) {

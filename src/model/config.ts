@@ -25,9 +25,11 @@ export interface Config {
   readonly poison: PoisonMode;
   /** What the host does with a hinted range. */
   readonly host: HostMode;
+  /** A named mutant of the design ('none' for the design itself; only designs that declare mutants accept others). */
+  readonly mutant: string;
 }
 
-export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host'] as const;
+export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant'] as const;
 
 /** Bad input from the user: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -73,5 +75,6 @@ export function validateConfig(c: Config): Config {
 }
 
 export function describeConfig(c: Config): string {
-  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}`;
+  const mutant = c.mutant !== 'none' ? ` mutant=${c.mutant}` : '';
+  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}${mutant}`;
 }

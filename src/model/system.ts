@@ -5,7 +5,7 @@
  * explorer reaches into an actor's file.
  */
 import { freeAreaFields, initFreeArea, pageFields } from './allocator.js';
-import { validateConfig, type Config } from './config.js';
+import { UsageError, validateConfig, type Config } from './config.js';
 import { CONTENTS, initMemory, memoryFields } from './host.js';
 import { Layout, type GroupDecl } from './layout.js';
 import type { Action, CoreFields, Design, DesignInstance, Hooks, Model, State } from './types.js';
@@ -13,16 +13,25 @@ import { vcpuActions, vcpuFields } from './vcpu.js';
 import { lockField } from './zone-lock.js';
 
 export function actorNames(cfg: Config, design: Design): string[] {
+  if (design.standalone) return [...design.actorsFor!(cfg)];
   return [...Array.from({ length: cfg.cpus }, (_, c) => `vcpu${c}`), ...design.actors, 'host'];
 }
 
 /** The design's defaults under the user's overrides. */
 export function resolveConfig(design: Design, over: Partial<Config> = {}): Config {
   const base: Config = {
-    cpus: 2, pages: 4, maxOrder: 2, reportOrder: 1, capacity: 2, poison: 'off', host: 'dontneed',
+    cpus: 2, pages: 4, maxOrder: 2, reportOrder: 1, capacity: 2, poison: 'off', host: 'dontneed', mutant: 'none',
   };
   const merged = { ...base, ...design.defaults };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  const accepted = ['none', ...(design.mutants ?? [])];
+  if (!accepted.includes(merged.mutant)) {
+    throw new UsageError(
+      design.mutants === undefined
+        ? `--mutant ${merged.mutant}: design ${design.id} has no mutants (its broken variants are designs of their own; see hintcheck list)`
+        : `--mutant ${merged.mutant} is unknown for ${design.id}: accepted ${accepted.join(', ')}`,
+    );
+  }
   return validateConfig(merged);
 }
 
@@ -38,12 +47,17 @@ class BuiltModel implements Model {
   constructor(readonly design: Design, readonly cfg: Config) {
     this.actors = actorNames(cfg, design);
     this.host = this.actors.length - 1;
+    const shared: GroupDecl[] = design.standalone
+      ? []
+      : [
+          { name: 'pages', segment: 0, rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: pageFields(cfg) },
+          { name: 'freeArea', segment: 0, fields: freeAreaFields(cfg) },
+          { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg, design.vcpuPhases) },
+          { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
+          { name: 'zone', fields: lockField(this.actors) },
+        ];
     const groups: GroupDecl[] = [
-      { name: 'pages', segment: 0, rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: pageFields(cfg) },
-      { name: 'freeArea', segment: 0, fields: freeAreaFields(cfg) },
-      { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg, design.vcpuPhases) },
-      { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
-      { name: 'zone', fields: lockField(this.actors) },
+      ...shared,
       ...design.groups(cfg),
       {
         name: 'events',
@@ -59,18 +73,20 @@ class BuiltModel implements Model {
     ];
     this.layout = new Layout(groups);
     const L = this.layout;
+    // A standalone design has none of the shared page and vCPU fields: -1 marks them absent.
+    const at = (g: string, f: string): number => (L.has(g, f) ? L.at(g, f) : -1);
     this.f = {
       lock: L.at('zone', 'lock'),
-      nrFree: L.at('freeArea', 'nrFree'),
-      owner: L.at('pages', 'owner'),
-      order: L.at('pages', 'order'),
-      reported: L.at('pages', 'reported'),
-      content: L.at('memory', 'content'),
-      backing: L.at('memory', 'backing'),
-      inflight: L.at('memory', 'inflight'),
-      vPhase: L.at('vcpus', 'phase'),
-      vHead: L.at('vcpus', 'head'),
-      vOrder: L.at('vcpus', 'order'),
+      nrFree: at('freeArea', 'nrFree'),
+      owner: at('pages', 'owner'),
+      order: at('pages', 'order'),
+      reported: at('pages', 'reported'),
+      content: at('memory', 'content'),
+      backing: at('memory', 'backing'),
+      inflight: at('memory', 'inflight'),
+      vPhase: at('vcpus', 'phase'),
+      vHead: at('vcpus', 'head'),
+      vOrder: at('vcpus', 'order'),
       evHintBy: L.at('events', 'hintBy'),
       evServed: L.at('events', 'served'),
       evBadPage: L.at('events', 'badPage'),
@@ -83,14 +99,17 @@ class BuiltModel implements Model {
     this.hooks = hooks;
     this.instance = design.instantiate(this);
     Object.assign(hooks, this.instance.hooks);
-    const specs = [...Array.from({ length: cfg.cpus }, (_, c) => vcpuActions(this, c)).flat(), ...this.instance.actions];
+    const vcpuSteps = design.standalone ? [] : Array.from({ length: cfg.cpus }, (_, c) => vcpuActions(this, c)).flat();
+    const specs = [...vcpuSteps, ...this.instance.actions];
     this.actions = specs.map((a, id) => ({ ...a, id }));
   }
 
   initial(): State {
     const s = new Uint8Array(this.layout.size);
-    initFreeArea(this, s);
-    initMemory(this, s);
+    if (!this.design.standalone) {
+      initFreeArea(this, s);
+      initMemory(this, s);
+    }
     this.instance.init(s);
     return s;
   }

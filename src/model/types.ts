@@ -140,6 +140,17 @@ export interface Design {
   readonly hostAcksEarly?: boolean;
   /** vCPU phases the design adds (after the core ones), for vCPU steps of its own. */
   readonly vcpuPhases?: readonly string[];
+  /**
+   * A transition system of its own (a reference port of another checker's
+   * model): no shared allocator, vCPUs or host memory. Its actors come from
+   * `actorsFor` (ending with 'host'), and its groups must include `zone.lock`
+   * encoded as the shared lock is (0 free, else actor index + 1), which is
+   * what the shared lock and event invariants read.
+   */
+  readonly standalone?: boolean;
+  readonly actorsFor?: (cfg: Config) => readonly string[];
+  /** Named mutants the design accepts in `--mutant`. */
+  readonly mutants?: readonly string[];
   /** The design's own state fields. */
   readonly groups: (cfg: Config) => readonly GroupDecl[];
   readonly instantiate: (m: Model) => DesignInstance;

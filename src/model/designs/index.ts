@@ -11,6 +11,7 @@ import { D3CD_DESIGNS } from './d3-bitmap.js';
 import { D3AB_DESIGNS } from './d3-capture.js';
 import { D4_DESIGNS } from './d4-virtio-ring.js';
 import { D6_DESIGNS } from './d6-free-page-hint.js';
+import { spinReference } from './spin-reference.js';
 import { pageReportingDesign } from './d5-page-reporting.js';
 
 export const d1ArchFreePage = archFreePageDesign(
@@ -184,6 +185,7 @@ export const DESIGNS: readonly Design[] = [
   d5AckBeforeDiscard,
   d5ReportedSurvivesAlloc,
   ...D6_DESIGNS,
+  spinReference,
 ];
 
 export function findDesign(id: string): Design {
