@@ -482,6 +482,10 @@ export const spinReference: Design = {
     { config: { poison: 'on', host: 'poison-on-fault' }, violates: [], why: 'RESULTS.md A, POISON=1 HOST_POISON_ON_FAULT=1: (2,4,2), 47,849 states.' },
     { config: { poison: 'on' }, violates: ['poison-reads-back'], why: 'RESULTS.md C: POISON=1, HPOF=0 fails I3 in 10 model steps.' },
     { config: { mutant: 'hold-lock' }, violates: ['no-hint-under-zone-lock'], why: 'RESULTS.md C: MUTANT_HOLD_LOCK fails I1 in 3 model steps.' },
-    { config: { mutant: 'no-isolate' }, violates: ['spin-i2-batch-not-allocated'], why: 'RESULTS.md C: MUTANT_NO_ISOLATE fails I2 in 3 model steps.' },
+    {
+      config: { mutant: 'no-isolate' },
+      violates: ['spin-i2-batch-not-allocated', 'spin-i5-no-lost-write'],
+      why: 'RESULTS.md C: MUTANT_NO_ISOLATE fails I2 in 3 model steps; SPIN stops there, the full search also finds the write the host then discards (I5, 8 steps).',
+    },
   ],
 };
