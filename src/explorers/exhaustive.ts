@@ -17,8 +17,21 @@ import type { Action, State } from '../model/types.js';
 import { PairQueue } from './queue.js';
 import { StateStore, StoreFull } from './store.js';
 
+/** Which reductions a search applies. */
+export interface Reductions {
+  /** Store one canonical state per class of symmetric states (the design's `symmetry`). */
+  readonly symmetry: boolean;
+  /** Explore an actor's steps alone where they are local (ample sets, the design's `local` steps). */
+  readonly por: boolean;
+}
+
+export const NO_REDUCTIONS: Reductions = { symmetry: false, por: false };
+
 export interface ExploreOptions {
   readonly invariants: readonly Invariant[];
+  readonly reduce?: Reductions;
+  /** Refuse to grow the visited set past this many bytes (the search stops, unknown). */
+  readonly memoryLimit?: number;
   /** Stop (incomplete) once this many distinct states are stored. */
   readonly maxStates?: number;
   /** Stop (incomplete) after this many seconds. */
@@ -72,6 +85,9 @@ export interface SearchResult {
   readonly store: StateStore;
   /** Why the store stopped the search, when it did. */
   readonly note?: string;
+  readonly reduce: Reductions;
+  /** With symmetry: how many concrete states the canonical ones stand for. */
+  readonly represented?: number;
 }
 
 interface Active {
@@ -145,48 +161,114 @@ function sampleCheck(m: Model, cur: State): void {
   }
 }
 
-export function explore(m: Model, opts: ExploreOptions): SearchResult {
-  const L = m.layout;
-  const store = new StateStore(L.segments);
-  const words = new Uint32Array(store.words);
-  const nextWords = new Uint32Array(store.words);
-  const pair = new Uint32Array(2);
-  const cur = new Uint8Array(L.size);
-  const next = new Uint8Array(L.size);
-  const guard2At = Int32Array.from(m.actions, (a) => a.guard2At ?? -1);
-  const guard2Is = Int32Array.from(m.actions, (a) => a.guard2Is ?? 0);
-  const apply = m.actions.map((a) => a.apply);
-  const { at: dispatchAt, start: dispatchStart, ids: dispatchIds } = dispatchTable(m);
-  const D = dispatchAt.length;
-  const events = L.transients;
-  const maxStates = opts.maxStates ?? Infinity;
-  const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
-  const progressMs = opts.progressMs ?? 1000;
+interface EngineOptions {
+  readonly invariants: readonly Invariant[];
+  readonly reduce: Reductions;
+  readonly memoryLimit?: number;
+  /** In a parallel search: whether this engine owns a state (by its packed words), and where others go. */
+  readonly owns?: (w: Uint32Array) => boolean;
+  readonly foreign?: (w: Uint32Array) => void;
+}
 
-  const violations = new Map<string, Violation>();
-  const active: Active[] = opts.invariants.map((inv) => {
-    const checks = inv.bind(m);
-    return { inv, checks, segment: onlySegment(m, checks.reads), seen: new Uint8Array(1024) };
-  });
-  let stateChecks = active.filter((a) => a.checks.state !== undefined);
-  let edgeChecks = active.filter((a) => a.checks.edge !== undefined);
-  const total = active.length;
+/**
+ * One breadth-first search's state: the visited set, the current and next
+ * level, the counters and the violations found. explore() drives one engine
+ * alone; a parallel search drives one per worker, each owning a hash
+ * partition of the states and handing the others over at each level's end.
+ */
+export class Engine {
+  readonly store: StateStore;
+  readonly violations = new Map<string, Violation>();
+  level = new PairQueue();
+  upcoming = new PairQueue();
+  /** Index of the next state of `level` to expand. */
+  next = 0;
+  depth = 0;
+  transitions = 0;
+  expanded = 0;
+  queueBytes = 0;
+  represented = 0;
+  readonly total: number;
 
-  const record = (inv: Invariant, v: Violation): void => {
-    violations.set(inv.id, v);
-    stateChecks = stateChecks.filter((a) => a.inv !== inv);
-    edgeChecks = edgeChecks.filter((a) => a.inv !== inv);
-  };
+  private readonly m: Model;
+  private readonly words: Uint32Array;
+  private readonly nextWords: Uint32Array;
+  private readonly pair = new Uint32Array(2);
+  private readonly cur: Uint8Array;
+  private readonly succ: Uint8Array;
+  private readonly guard2At: Int32Array;
+  private readonly guard2Is: Int32Array;
+  private readonly apply: ((s: State) => boolean)[];
+  private readonly dispatchAt: Int32Array;
+  private readonly dispatchStart: Int32Array;
+  private readonly dispatchIds: Int32Array;
+  private stateChecks: Active[];
+  private edgeChecks: Active[];
+  private readonly canon: ((s: State) => void) | undefined;
+  private readonly orbit: ((s: State) => number) | undefined;
+  private readonly por: boolean;
+  private readonly local: (((s: State) => boolean) | undefined)[];
+  private readonly actorOf: Int32Array;
+  /** POR: the successors of one state, packed, with the step that made them. */
+  private readonly succWords: Uint32Array;
+  private readonly succStep: Int32Array;
+  private readonly succState: Uint8Array;
+  private readonly owns: ((w: Uint32Array) => boolean) | undefined;
+  private readonly foreign: ((w: Uint32Array) => void) | undefined;
 
-  const checkState = (s: Uint8Array, depth: number): void => {
-    for (let i = 0; i < stateChecks.length; i++) {
-      const c = stateChecks[i];
+  constructor(m: Model, opts: EngineOptions) {
+    this.m = m;
+    const L = m.layout;
+    this.store = new StateStore(L.segments);
+    if (opts.memoryLimit !== undefined) this.store.limit = opts.memoryLimit;
+    this.words = new Uint32Array(this.store.words);
+    this.nextWords = new Uint32Array(this.store.words);
+    this.cur = new Uint8Array(L.size);
+    this.succ = new Uint8Array(L.size);
+    this.guard2At = Int32Array.from(m.actions, (a) => a.guard2At ?? -1);
+    this.guard2Is = Int32Array.from(m.actions, (a) => a.guard2Is ?? 0);
+    this.apply = m.actions.map((a) => a.apply);
+    const t = dispatchTable(m);
+    this.dispatchAt = t.at;
+    this.dispatchStart = t.start;
+    this.dispatchIds = t.ids;
+    const active: Active[] = opts.invariants.map((inv) => {
+      const checks = inv.bind(m);
+      return { inv, checks, segment: onlySegment(m, checks.reads), seen: new Uint8Array(1024) };
+    });
+    this.stateChecks = active.filter((a) => a.checks.state !== undefined);
+    this.edgeChecks = active.filter((a) => a.checks.edge !== undefined);
+    this.total = active.length;
+    const sym = opts.reduce.symmetry ? m.design.symmetry?.(m) : undefined;
+    this.canon = sym?.canon;
+    this.orbit = sym?.orbit;
+    this.por = opts.reduce.por;
+    this.local = m.actions.map((a) => a.local);
+    this.actorOf = Int32Array.from(m.actions, (a) => a.actor);
+    const A = m.actions.length + 1;
+    this.succWords = new Uint32Array(A * this.store.words);
+    this.succStep = new Int32Array(A);
+    this.succState = new Uint8Array(A * L.size);
+    this.owns = opts.owns;
+    this.foreign = opts.foreign;
+  }
+
+  private record(inv: Invariant, v: Violation): void {
+    this.violations.set(inv.id, v);
+    this.stateChecks = this.stateChecks.filter((a) => a.inv !== inv);
+    this.edgeChecks = this.edgeChecks.filter((a) => a.inv !== inv);
+  }
+
+  private checkState(s: Uint8Array, depth: number): void {
+    const store = this.store;
+    for (let i = 0; i < this.stateChecks.length; i++) {
+      const c = this.stateChecks[i];
       // A check that reads one segment gives the same answer for every state sharing it.
       const seg = c.segment === 0 ? store.a : c.segment === 1 ? store.b : -1;
       if (seg >= 0 && seg < c.seen.length && c.seen[seg] === 1) continue;
       const msg = c.checks.state!(s);
       if (msg !== null) {
-        record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth } });
+        this.record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth } });
         i--;
       } else if (seg >= 0) {
         if (seg >= c.seen.length) {
@@ -197,129 +279,373 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
         c.seen[seg] = 1;
       }
     }
-  };
+  }
 
-  const t0 = performance.now();
-  let lastProgress = t0;
-  const init = m.initial();
-  L.pack(init, words, 0);
-  store.insert(words, 0);
-  checkState(init, 0);
+  /** Store the initial state (if this engine owns it). */
+  start(): void {
+    const init = this.m.initial();
+    this.canon?.(init);
+    this.m.layout.pack(init, this.words, 0);
+    if (this.owns !== undefined && !this.owns(this.words)) return;
+    this.admit(init, this.words, 0);
+  }
 
-  let level = new PairQueue();
-  level.push(store.a, store.b);
-  let upcoming = new PairQueue();
-  let depth = 0;
-  let transitions = 0;
-  let stoppedBy: StopReason = 'exhausted';
-  let note: string | undefined;
-  let i = 0;
-  let expanded = 0;
-  let queueBytes = 0;
+  /** A successor owned here: store it; a new one joins the next level and is checked. Whether it was new. */
+  private admit(s: Uint8Array, w: Uint32Array, depth: number): boolean {
+    const store = this.store;
+    if (!store.insert(w, depth)) return false;
+    (depth === this.depth ? this.level : this.upcoming).push(store.a, store.b);
+    if (this.orbit !== undefined) this.represented += this.orbit(s);
+    if (this.stateChecks.length > 0) this.checkState(s, depth);
+    return true;
+  }
 
-  try {
-    search: for (;;) {
-      if (i === level.length) {
-        if (upcoming.length === 0) break;
-        queueBytes = Math.max(queueBytes, level.bytes() + upcoming.bytes());
-        level = upcoming;
-        upcoming = new PairQueue();
-        i = 0;
-        depth++;
-      }
-      if (violations.size === total && total > 0) {
-        stoppedBy = 'all-violated';
-        break;
-      }
-      if ((expanded & 0x3ff) === 0) {
-        const now = performance.now();
-        if (now - t0 > maxMs) {
-          stoppedBy = 'max-seconds';
-          break;
+  /** Successors handed over by other engines (packed, `count` of them), reached at the next depth. */
+  absorb(buf: Uint32Array, count: number): void {
+    const W = this.store.words;
+    const w = this.nextWords;
+    const L = this.m.layout;
+    for (let k = 0; k < count; k++) {
+      for (let i = 0; i < W; i++) w[i] = buf[k * W + i];
+      if (this.store.insert(w, this.depth + 1)) {
+        this.upcoming.push(this.store.a, this.store.b);
+        if (this.orbit !== undefined || this.stateChecks.length > 0) {
+          L.unpack(w, 0, this.succ);
+          if (this.orbit !== undefined) this.represented += this.orbit(this.succ);
+          if (this.stateChecks.length > 0) this.checkState(this.succ, this.depth + 1);
         }
-        if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
-          lastProgress = now;
-          opts.onProgress({ states: store.count, transitions, queue: level.length - i + upcoming.length, depth, seconds: (now - t0) / 1000 });
-        }
-        level.release(i);
       }
-      level.read(i, pair);
+    }
+  }
+
+  /** Move to the next level; false when there is none. */
+  advance(): boolean {
+    if (this.upcoming.length === 0) return false;
+    this.queueBytes = Math.max(this.queueBytes, this.level.bytes() + this.upcoming.bytes());
+    this.level = this.upcoming;
+    this.upcoming = new PairQueue();
+    this.next = 0;
+    this.depth++;
+    return true;
+  }
+
+  /**
+   * Expand the current level's states until it is done (true) or `stop`
+   * says so (false); `stop` is asked every 1,024 states and after each new
+   * state when `everyState` is set.
+   */
+  expandLevel(stop: () => boolean): boolean {
+    if (this.por) {
+      const level = this.level;
+      while (this.next < level.length) {
+        if ((this.expanded & 0x3ff) === 0) {
+          if (stop()) return false;
+          level.release(this.next);
+        }
+        level.read(this.next, this.pair);
+        this.next++;
+        this.expanded++;
+        this.expandReduced(this.pair[0], this.pair[1]);
+        if (this.stopNow) return false;
+      }
+      return true;
+    }
+    return this.expandLevelFull(stop);
+  }
+
+  /**
+   * The hot loop without partial-order reduction: everything it touches is
+   * held in locals, and the step's checks are inline, so that V8 keeps them
+   * in registers; it allocates nothing.
+   */
+  private expandLevelFull(stop: () => boolean): boolean {
+    const m = this.m;
+    const L = m.layout;
+    const store = this.store;
+    const level = this.level;
+    const pair = this.pair;
+    const words = this.words;
+    const nextWords = this.nextWords;
+    const cur = this.cur;
+    const next = this.succ;
+    const apply = this.apply;
+    const guard2At = this.guard2At;
+    const guard2Is = this.guard2Is;
+    const dispatchAt = this.dispatchAt;
+    const dispatchStart = this.dispatchStart;
+    const dispatchIds = this.dispatchIds;
+    const D = dispatchAt.length;
+    const events = L.transients;
+    const size = next.length;
+    const canon = this.canon;
+    const owns = this.owns;
+    const depth = this.depth;
+    while (this.next < level.length) {
+      if ((this.expanded & 0x3ff) === 0) {
+        if (stop()) return false;
+        level.release(this.next);
+      }
+      level.read(this.next, pair);
+      this.next++;
+      this.expanded++;
       const pa = pair[0];
       const pb = pair[1];
-      i++;
-      expanded++;
       store.decode(pa, pb, words);
       L.unpack(words, 0, cur);
       // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, and a step that is not taken leaves its copy alone.
-      if (expanded <= 256 || (expanded & 1023) === 0) sampleCheck(m, cur);
-      // A step whose guard fails leaves its copy untouched, so the copy is
-      // only refreshed after a step that was taken.
+      if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(m, cur);
+      // A step whose guard fails leaves its copy untouched, so the copy is only refreshed after a step that was taken.
       next.set(cur);
       for (let d = 0; d < D; d++) {
         const g = dispatchAt[d];
         const row = d * 257 + (g >= 0 ? cur[g] : 0);
-        for (let j = dispatchStart[row]; j < dispatchStart[row + 1]; j++) {
-        const a = dispatchIds[j];
-        const g2 = guard2At[a];
-        if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
-        let taken: unknown;
-        try {
-          taken = apply[a](next);
-        } catch (e) {
-          throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-        }
-        if (taken !== true) {
-          if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
-          continue;
-        }
-        transitions++;
-        const bad = L.firstInvalid(next);
-        if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
-        // Edge invariants read the step's events; most steps raise none.
-        if (edgeChecks.length > 0) {
-          let raised = false;
-          for (let e = events; e < next.length; e++) if (next[e] !== 0) raised = true;
-          if (raised) {
-            for (let k = 0; k < edgeChecks.length; k++) {
-              const c = edgeChecks[k];
-              const msg = c.checks.edge!(cur, next, m.actions[a]);
-              if (msg !== null) {
-                record(c.inv, { invariant: c.inv, message: msg, depth: depth + 1, from: { a: pa, b: pb, depth }, action: a });
-                k--;
-              }
+        const end = dispatchStart[row + 1];
+        for (let j = dispatchStart[row]; j < end; j++) {
+          const a = dispatchIds[j];
+          const g2 = guard2At[a];
+          if (g2 >= 0 && cur[g2] !== guard2Is[a]) continue;
+          let taken: unknown;
+          try {
+            taken = apply[a](next);
+          } catch (e) {
+            throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+          }
+          if (taken !== true) {
+            if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
+            continue;
+          }
+          this.transitions++;
+          const bad = L.firstInvalid(next);
+          if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
+          // Edge invariants read the step's events; most steps raise none.
+          if (this.edgeChecks.length > 0) {
+            let raised = false;
+            for (let e = events; e < size; e++) if (next[e] !== 0) raised = true;
+            if (raised) this.edgeCheck(cur, next, a, pa, pb);
+          }
+          if (canon !== undefined) canon(next);
+          L.pack(next, nextWords, 0);
+          if (owns !== undefined && !owns(nextWords)) {
+            this.foreign!(nextWords);
+          } else if (store.insert(nextWords, depth + 1)) {
+            this.upcoming.push(store.a, store.b);
+            if (this.orbit !== undefined) this.represented += this.orbit(next);
+            if (this.stateChecks.length > 0) this.checkState(next, depth + 1);
+            if (store.count >= this.maxStates) {
+              this.stopNow = true;
+              return false;
             }
           }
-        }
-        L.pack(next, nextWords, 0);
-        if (store.insert(nextWords, depth + 1)) {
-          upcoming.push(store.a, store.b);
-          if (stateChecks.length > 0) checkState(next, depth + 1);
-          if (store.count >= maxStates) {
-            stoppedBy = 'max-states';
-            break search;
-          }
-        }
-        next.set(cur);
+          next.set(cur);
         }
       }
     }
-  } catch (e) {
-    if (!(e instanceof StoreFull)) throw e;
-    stoppedBy = 'store-full';
-    note = e.message;
+    return true;
   }
-  if (upcoming.length > 0) depth++;
+
+  /** Run the edge invariants on a step that raised an event; record() drops a violated one from the list. */
+  private edgeCheck(cur: State, next: State, a: number, pa: number, pb: number): void {
+    for (let k = 0; k < this.edgeChecks.length; k++) {
+      const c = this.edgeChecks[k];
+      const msg = c.checks.edge!(cur, next, this.m.actions[a]);
+      if (msg !== null) {
+        this.record(c.inv, { invariant: c.inv, message: msg, depth: this.depth + 1, from: { a: pa, b: pb, depth: this.depth }, action: a });
+        k--;
+      }
+    }
+  }
+
+  /** Set by expansion when a budget that must act at once (max states) is reached. */
+  stopNow = false;
+  maxStates = Infinity;
+
+  /** Take step `a` on a copy of cur in succ; whether it was taken. Checks the step's conduct and its events. */
+  private step(a: number, pa: number, pb: number): boolean {
+    const m = this.m;
+    const cur = this.cur;
+    const next = this.succ;
+    let taken: unknown;
+    try {
+      taken = this.apply[a](next);
+    } catch (e) {
+      throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    }
+    if (taken !== true) {
+      if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
+      return false;
+    }
+    this.transitions++;
+    const L = m.layout;
+    const bad = L.firstInvalid(next);
+    if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
+    // Edge invariants read the step's events; most steps raise none.
+    if (this.edgeChecks.length > 0) {
+      let raised = false;
+      for (let e = L.transients; e < next.length; e++) if (next[e] !== 0) raised = true;
+      if (raised) this.edgeCheck(cur, next, a, pa, pb);
+    }
+    this.canon?.(next);
+    return true;
+  }
+
+  private load(pa: number, pb: number): void {
+    this.store.decode(pa, pb, this.words);
+    this.m.layout.unpack(this.words, 0, this.cur);
+    // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, and a step that is not taken leaves its copy alone.
+    if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(this.m, this.cur);
+  }
+
+  /** Hand a packed successor to its owner: stored here, or queued for another engine. */
+  private route(s: Uint8Array, w: Uint32Array): boolean {
+    if (this.owns !== undefined && !this.owns(w)) {
+      this.foreign!(w);
+      return false;
+    }
+    const fresh = this.admit(s, w, this.depth + 1);
+    if (fresh && this.store.count >= this.maxStates) this.stopNow = true;
+    return fresh;
+  }
+
+  /**
+   * Ample sets: compute every successor, then, if some actor's enabled
+   * steps are all local here, store only that actor's successors, unless one
+   * of them was already visited (the cycle proviso for breadth-first
+   * search), in which case store them all.
+   */
+  private expandReduced(pa: number, pb: number): void {
+    this.load(pa, pb);
+    const cur = this.cur;
+    const next = this.succ;
+    const L = this.m.layout;
+    const W = this.store.words;
+    const S = L.size;
+    const D = this.dispatchAt.length;
+    let n = 0;
+    next.set(cur);
+    for (let d = 0; d < D; d++) {
+      const g = this.dispatchAt[d];
+      const row = d * 257 + (g >= 0 ? cur[g] : 0);
+      for (let j = this.dispatchStart[row]; j < this.dispatchStart[row + 1]; j++) {
+        const a = this.dispatchIds[j];
+        const g2 = this.guard2At[a];
+        if (g2 >= 0 && cur[g2] !== this.guard2Is[a]) continue;
+        if (!this.step(a, pa, pb)) continue;
+        L.pack(next, this.succWords, n * W);
+        this.succState.set(next, n * S);
+        this.succStep[n] = a;
+        n++;
+        next.set(cur);
+      }
+    }
+    // The first actor whose every enabled step is local in this state.
+    let ample = -1;
+    for (let k = 0; k < n && ample < 0; k++) {
+      const actor = this.actorOf[this.succStep[k]];
+      let all = true;
+      for (let q = 0; q < n && all; q++) {
+        const b = this.succStep[q];
+        if (this.actorOf[b] !== actor) continue;
+        const local = this.local[b];
+        if (local === undefined || !local(cur)) all = false;
+      }
+      if (all) ample = actor;
+    }
+    const w = this.nextWords;
+    let allFresh = ample >= 0;
+    if (ample >= 0) {
+      for (let k = 0; k < n; k++) {
+        if (this.actorOf[this.succStep[k]] !== ample) continue;
+        for (let i = 0; i < W; i++) w[i] = this.succWords[k * W + i];
+        const owned = this.owns === undefined || this.owns(w);
+        next.set(this.succState.subarray(k * S, k * S + S));
+        if (!this.route(next, w) || !owned) allFresh = false;
+        if (this.stopNow) return;
+      }
+    }
+    if (allFresh) return;
+    for (let k = 0; k < n; k++) {
+      if (ample >= 0 && this.actorOf[this.succStep[k]] === ample) continue;
+      for (let i = 0; i < W; i++) w[i] = this.succWords[k * W + i];
+      next.set(this.succState.subarray(k * S, k * S + S));
+      this.route(next, w);
+      if (this.stopNow) return;
+    }
+  }
+
+  bytes(): number {
+    return this.store.bytes() + Math.max(this.queueBytes, this.level.bytes() + this.upcoming.bytes());
+  }
+
+  /** Whether symmetry reduction is on (so `represented` means something). */
+  canonActive(): boolean {
+    return this.orbit !== undefined;
+  }
+}
+
+export function explore(m: Model, opts: ExploreOptions): SearchResult {
+  const reduce = opts.reduce ?? NO_REDUCTIONS;
+  const e = new Engine(m, { invariants: opts.invariants, reduce, ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}) });
+  e.maxStates = opts.maxStates ?? Infinity;
+  const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
+  const progressMs = opts.progressMs ?? 1000;
+  const t0 = performance.now();
+  let lastProgress = t0;
+  let stoppedBy: StopReason = 'exhausted';
+  let note: string | undefined;
+  const stop = (): boolean => {
+    if (e.violations.size === e.total && e.total > 0) {
+      stoppedBy = 'all-violated';
+      return true;
+    }
+    const now = performance.now();
+    if (now - t0 > maxMs) {
+      stoppedBy = 'max-seconds';
+      return true;
+    }
+    if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
+      lastProgress = now;
+      opts.onProgress({ states: e.store.count, transitions: e.transitions, queue: e.level.length - e.next + e.upcoming.length, depth: e.depth, seconds: (now - t0) / 1000 });
+    }
+    return false;
+  };
+  try {
+    e.start();
+    if (e.store.count >= e.maxStates) e.stopNow = true;
+    for (;;) {
+      if (e.stopNow) {
+        stoppedBy = 'max-states';
+        break;
+      }
+      if (!e.expandLevel(stop)) {
+        if (e.stopNow && stoppedBy === 'exhausted') stoppedBy = 'max-states';
+        break;
+      }
+      if (e.violations.size === e.total && e.total > 0 && e.upcoming.length > 0) {
+        stoppedBy = 'all-violated';
+        break;
+      }
+      if (!e.advance()) break;
+    }
+  } catch (err) {
+    if (!(err instanceof StoreFull)) throw err;
+    stoppedBy = 'store-full';
+    note = err.message;
+  }
+  let depth = e.depth;
+  if (e.upcoming.length > 0) depth++;
   const seconds = (performance.now() - t0) / 1000;
   return {
     complete: stoppedBy === 'exhausted',
     stoppedBy,
-    states: store.count,
-    transitions,
+    states: e.store.count,
+    transitions: e.transitions,
     depth,
     seconds,
-    bytes: store.bytes() + Math.max(queueBytes, level.bytes() + upcoming.bytes()),
-    violations,
-    store,
+    bytes: e.bytes(),
+    violations: e.violations,
+    store: e.store,
+    reduce,
     ...(note !== undefined ? { note } : {}),
+    ...(e.canonActive() ? { represented: e.represented } : {}),
   };
 }

@@ -4,25 +4,30 @@
  *
  * A packed state is two segments (see Layout): the allocator's page
  * structure with the vCPUs, and page contents with the engine and the host.
- * Each segment is interned on its own (its words paired up in small tables,
- * as in LTSmin's tree compression and SPIN's COLLAPSE), so a state is the
- * pair of its two segment ids. A few thousand distinct segments combine into
- * millions of states, and the segment tables stay small enough to live in
- * the CPU's caches.
+ * Each segment is interned on its own (its words, up to four at a time, in
+ * small tables, as in LTSmin's tree compression and SPIN's COLLAPSE), so a
+ * state is the pair of its two segment ids. A few thousand distinct segments
+ * combine into millions of states, and the segment tables stay small.
  *
- * The pairs themselves live inline in one open-addressing table, 8 bytes a
+ * The pairs themselves live inline in an open-addressing table, 8 bytes a
  * slot: 24 bits per segment id and 16 bits for the BFS depth at which the
- * state was first reached. A lookup is one random memory access, and no
- * parent links or state ids are kept: the depth is enough to rebuild a
- * shortest path by re-expanding the states one level up. Nothing is hashed
- * away, so a search that ends says `holds` exactly.
+ * state was first reached. The table is split into 64 partitions by hash,
+ * each growing on its own, so a growth copies 1/64 of the table, never
+ * doubles the memory for a moment, and keeps every partition between 1/2 and
+ * 4/5 full. A lookup is one random memory access; no parent links or state
+ * ids are kept: the depth is enough to rebuild a shortest path by
+ * re-expanding the states one level up. Nothing is hashed away, so a search
+ * that ends says `holds` exactly.
  *
  * Buffers here are private to the store; nothing outside sees them mutate.
  */
 
 const EMPTY = 0;
-/** Largest hash table: 2^31 slots of 4 bytes. */
+/** Largest segment table: 2^31 hash slots of 4 bytes. */
 const MAX_SLOT_BITS = 31;
+
+/** The store ran out of key space or memory: the search stops, its verdicts are unknown. */
+export class StoreFull extends Error {}
 
 function hashPair(a: number, b: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
@@ -42,8 +47,8 @@ function hashQuad(a: number, b: number, c: number, d: number): number {
 }
 
 /**
- * Interns tuples of up to four uint32 values (unused ones 0); ids are dense,
- * in insertion order. The hash slot of an entry holds its id + 1 in the low
+ * Interns tuples of `width` (1..4) uint32 values; ids are dense, in
+ * insertion order. The hash slot of an entry holds its id + 1 in the low
  * bits (as many as index the table) and the rest of its hash above them, so
  * a probe that meets another entry rarely has to read that entry's tuple.
  */
@@ -51,6 +56,7 @@ export class QuadTable {
   private readonly chunks: Uint32Array[] = [];
   private readonly chunkBits: number;
   private readonly chunkMask: number;
+  private readonly width: number;
   private slots: Uint32Array;
   private slotBits: number;
   private mask: number;
@@ -73,7 +79,9 @@ export class QuadTable {
   c = 0;
   d = 0;
 
-  constructor(chunkBits: number, slotBits: number) {
+  constructor(chunkBits: number, slotBits: number, width = 4) {
+    if (width < 1 || width > 4) throw new Error(`[hintcheck internal bug] tuple width ${width}`);
+    this.width = width;
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;
     this.slotBits = slotBits;
@@ -81,6 +89,7 @@ export class QuadTable {
     this.mask = (1 << slotBits) - 1;
   }
 
+  /** Intern (a, b, c, d); values past the table's width must be 0. */
   intern(a: number, b: number, c: number, d: number): number {
     if (a === this.lastA && b === this.lastB && c === this.lastC && d === this.lastD && this.lastId >= 0) {
       this.fresh = false;
@@ -89,6 +98,7 @@ export class QuadTable {
     const slots = this.slots;
     const mask = this.mask;
     const k = this.slotBits;
+    const w = this.width;
     const h = hashQuad(a, b, c, d);
     let i = h & mask;
     let id = -1;
@@ -98,8 +108,8 @@ export class QuadTable {
       if ((v ^ h) >>> k === 0) {
         const x = (v & mask) - 1;
         const e = this.chunks[x >>> this.chunkBits];
-        const o = (x & this.chunkMask) << 2;
-        if (e[o] === a && e[o + 1] === b && e[o + 2] === c && e[o + 3] === d) {
+        const o = (x & this.chunkMask) * w;
+        if (e[o] === a && (w < 2 || e[o + 1] === b) && (w < 3 || e[o + 2] === c) && (w < 4 || e[o + 3] === d)) {
           id = x;
           break;
         }
@@ -111,13 +121,13 @@ export class QuadTable {
     } else {
       id = this.count;
       const chunk = id >>> this.chunkBits;
-      if (chunk === this.chunks.length) this.chunks.push(new Uint32Array(4 << this.chunkBits));
+      if (chunk === this.chunks.length) this.chunks.push(new Uint32Array(w << this.chunkBits));
       const e = this.chunks[chunk];
-      const o = (id & this.chunkMask) << 2;
+      const o = (id & this.chunkMask) * w;
       e[o] = a;
-      e[o + 1] = b;
-      e[o + 2] = c;
-      e[o + 3] = d;
+      if (w > 1) e[o + 1] = b;
+      if (w > 2) e[o + 2] = c;
+      if (w > 3) e[o + 3] = d;
       slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
       this.count = id + 1;
       this.fresh = true;
@@ -134,12 +144,13 @@ export class QuadTable {
 
   /** Read tuple `id` into a..d (and remember it for the next intern()). */
   load(id: number): void {
+    const w = this.width;
     const e = this.chunks[id >>> this.chunkBits];
-    const o = (id & this.chunkMask) << 2;
+    const o = (id & this.chunkMask) * w;
     this.lastA = this.a = e[o];
-    this.lastB = this.b = e[o + 1];
-    this.lastC = this.c = e[o + 2];
-    this.lastD = this.d = e[o + 3];
+    this.lastB = this.b = w > 1 ? e[o + 1] : 0;
+    this.lastC = this.c = w > 2 ? e[o + 2] : 0;
+    this.lastD = this.d = w > 3 ? e[o + 3] : 0;
     this.lastId = id;
   }
 
@@ -148,10 +159,11 @@ export class QuadTable {
     if (k > MAX_SLOT_BITS) throw new StoreFull('segment table full: 2^31 hash slots');
     const slots = new Uint32Array(2 ** k);
     const mask = 2 ** k - 1;
+    const w = this.width;
     for (let id = 0; id < this.count; id++) {
       const e = this.chunks[id >>> this.chunkBits];
-      const o = (id & this.chunkMask) << 2;
-      const h = hashQuad(e[o], e[o + 1], e[o + 2], e[o + 3]);
+      const o = (id & this.chunkMask) * w;
+      const h = hashQuad(e[o], w > 1 ? e[o + 1] : 0, w > 2 ? e[o + 2] : 0, w > 3 ? e[o + 3] : 0);
       let i = h & mask;
       while (slots[i] !== EMPTY) i = (i + 1) & mask;
       slots[i] = (((h >>> k) << k) | (id + 1)) >>> 0;
@@ -163,7 +175,7 @@ export class QuadTable {
 
   /** Bytes held: the tuple chunks allocated plus the hash slots. */
   bytes(): number {
-    return this.chunks.length * (16 << this.chunkBits) + this.slots.byteLength;
+    return this.chunks.length * ((4 * this.width) << this.chunkBits) + this.slots.byteLength;
   }
 }
 
@@ -182,8 +194,9 @@ function buildTree(level: number[], nodes: Node[], next: { index: number }): num
     for (let i = 0; i < level.length; i += 4) {
       const out = next.index++;
       const inputs = level.slice(i, i + 4);
+      const width = inputs.length;
       while (inputs.length < 4) inputs.push(-1);
-      nodes.push({ inputs, out, table: new QuadTable(12, 10) });
+      nodes.push({ inputs, out, table: new QuadTable(12, 10, width) });
       up.push(out);
     }
     level = up;
@@ -201,8 +214,11 @@ export const MAX_SEGMENTS = 1 << 24;
 /** Depth is kept in 16 bits (+1, so that 0 marks an empty slot). */
 export const MAX_DEPTH = 0xfffe;
 
-/** The store ran out of key space: the search stops, its verdicts are unknown. */
-export class StoreFull extends Error {}
+/** The visited set's partitions: selected by the top bits of a key's hash. */
+const PART_BITS = 6;
+const PARTS = 1 << PART_BITS;
+/** A partition grows when it is 4/5 full. */
+const MAX_LOAD = 0.8;
 
 export class StateStore {
   readonly words: number;
@@ -211,17 +227,21 @@ export class StateStore {
   private readonly key: (w: Uint32Array) => void;
   /** Words of the state with segment ids (a, b). Generated per shape. */
   readonly decode: (a: number, b: number, w: Uint32Array) => void;
-  private keys: Uint32Array;
-  private size: number;
+  /** Per partition: the slots (two words each), their number, and how many are used. */
+  private readonly keys: Uint32Array[];
+  private readonly sizes: Float64Array;
+  private readonly used: Float64Array;
   count = 0;
   /** Whether the last insert() added a new state. */
   fresh = false;
   /** Segment ids of the state last inserted. */
   a = 0;
   b = 0;
+  /** Bytes the visited set may hold before a growth is refused (StoreFull). */
+  limit = Infinity;
 
   /** `segments` gives the words of each segment (see Layout.segments). */
-  constructor(segments: readonly [number, number], slots = 1 << 16) {
+  constructor(segments: readonly [number, number], slotsPerPartition = 1 << 10) {
     this.words = segments[0] + segments[1];
     const nodes: Node[] = [];
     const next = { index: this.words };
@@ -244,8 +264,15 @@ export class StateStore {
     // Generated once per store: straight-line calls, no loop over the tree in the hot path.
     this.key = new Function('store', ...tables, `return function key(w) {\n${key.join('\n')}\n};`)(this, ...nodes.map((n) => n.table));
     this.decode = new Function(...tables, `return function decode(a, b, w) {\n${dec.join('\n')}\n};`)(...nodes.map((n) => n.table));
-    this.size = slots;
-    this.keys = new Uint32Array(2 * slots);
+    this.keys = Array.from({ length: PARTS }, () => new Uint32Array(2 * slotsPerPartition));
+    this.sizes = new Float64Array(PARTS).fill(slotsPerPartition);
+    this.used = new Float64Array(PARTS);
+  }
+
+  /** Intern both segments of w; their ids land in `a` and `b`. */
+  keyOf(w: Uint32Array): void {
+    this.key(w);
+    if (this.a >= MAX_SEGMENTS || this.b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
   }
 
   /**
@@ -253,15 +280,19 @@ export class StateStore {
    * whether it is new; its segment ids are left in `a` and `b`.
    */
   insert(w: Uint32Array, depth: number): boolean {
-    this.key(w);
-    const a = this.a;
-    const b = this.b;
-    if (a >= MAX_SEGMENTS || b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
+    this.keyOf(w);
+    return this.insertKey(this.a, this.b, depth);
+  }
+
+  /** Insert the state with segment ids (a, b) first reached at `depth`; whether it is new. */
+  insertKey(a: number, b: number, depth: number): boolean {
     const lo = (a | ((b & 0xff) << 24)) >>> 0;
     const hiKey = b >>> 8;
-    const keys = this.keys;
-    const size = this.size;
-    let i = home(hashPair(a, b), size);
+    const h = hashPair(a, b);
+    const part = h >>> (32 - PART_BITS);
+    const keys = this.keys[part];
+    const size = this.sizes[part];
+    let i = home(h << PART_BITS >>> 0, size);
     for (;;) {
       const hi = keys[2 * i + 1];
       if (hi === 0) break;
@@ -276,8 +307,7 @@ export class StateStore {
     keys[2 * i + 1] = (hiKey | ((depth + 1) << 16)) >>> 0;
     this.count++;
     this.fresh = true;
-    // Grow at 3/4 load: large tables stay between 1/2 and 3/4 full.
-    if (this.count * 4 > size * 3) this.grow();
+    if (++this.used[part] > size * MAX_LOAD) this.grow(part);
     return true;
   }
 
@@ -285,47 +315,63 @@ export class StateStore {
   depthOf(a: number, b: number): number {
     const lo = (a | ((b & 0xff) << 24)) >>> 0;
     const hiKey = b >>> 8;
-    let i = home(hashPair(a, b), this.size);
+    const h = hashPair(a, b);
+    const part = h >>> (32 - PART_BITS);
+    const keys = this.keys[part];
+    const size = this.sizes[part];
+    let i = home(h << PART_BITS >>> 0, size);
     for (;;) {
-      const hi = this.keys[2 * i + 1];
+      const hi = keys[2 * i + 1];
       if (hi === 0) return -1;
-      if (this.keys[2 * i] === lo && (hi & 0xffff) === hiKey) return (hi >>> 16) - 1;
-      if (++i === this.size) i = 0;
+      if (keys[2 * i] === lo && (hi & 0xffff) === hiKey) return (hi >>> 16) - 1;
+      if (++i === size) i = 0;
     }
   }
 
   /** Every stored state (segment ids and depth), in table order. */
   forEach(fn: (a: number, b: number, depth: number) => void): void {
-    const keys = this.keys;
-    for (let i = 0; i < this.size; i++) {
-      const hi = keys[2 * i + 1];
-      if (hi === 0) continue;
-      const lo = keys[2 * i];
-      fn(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8), (hi >>> 16) - 1);
+    for (let part = 0; part < PARTS; part++) {
+      const keys = this.keys[part];
+      const size = this.sizes[part];
+      for (let i = 0; i < size; i++) {
+        const hi = keys[2 * i + 1];
+        if (hi === 0) continue;
+        const lo = keys[2 * i];
+        fn(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8), (hi >>> 16) - 1);
+      }
     }
   }
 
-  private grow(): void {
+  private grow(part: number): void {
+    const old = this.keys[part];
+    const oldSize = this.sizes[part];
     // Double while small (rehashing is cheap and frequent), then grow by half to spare memory.
-    const size = this.size < 1 << 22 ? this.size * 2 : Math.floor(this.size * 1.5) + 1;
-    if (size > 2 ** 31 - 1) throw new StoreFull('hash table full (2^31 slots)');
+    const size = oldSize < 1 << 16 ? oldSize * 2 : Math.floor(oldSize * 1.5) + 1;
+    if (size > 2 ** 31 - 1) throw new StoreFull('hash table partition full (2^31 slots)');
+    if (this.bytes() + size * 8 > this.limit) throw new StoreFull(`the visited set would pass the memory limit of ${Math.round(this.limit / 2 ** 20)} MiB`);
     const keys = new Uint32Array(2 * size);
-    const old = this.keys;
-    for (let j = 0; j < this.size; j++) {
+    for (let j = 0; j < oldSize; j++) {
       const hi = old[2 * j + 1];
       if (hi === 0) continue;
       const lo = old[2 * j];
-      let i = home(hashPair(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8)), size);
+      let i = home(hashPair(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8)) << PART_BITS >>> 0, size);
       while (keys[2 * i + 1] !== 0) if (++i === size) i = 0;
       keys[2 * i] = lo;
       keys[2 * i + 1] = hi;
     }
-    this.keys = keys;
-    this.size = size;
+    this.keys[part] = keys;
+    this.sizes[part] = size;
+  }
+
+  /** Bytes of the visited set's slots. */
+  slotBytes(): number {
+    let b = 0;
+    for (const k of this.keys) b += k.byteLength;
+    return b;
   }
 
   bytes(): number {
-    let b = this.keys.byteLength;
+    let b = this.slotBytes();
     for (const n of this.nodes) b += n.table.bytes();
     return b;
   }

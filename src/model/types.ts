@@ -99,6 +99,14 @@ export interface ActionSpec {
   readonly guard2At?: number;
   readonly guard2Is?: number;
   readonly apply: (s: State) => boolean;
+  /**
+   * For partial-order reduction: whether, in state s, the step is safe to
+   * explore alone (with its actor's other steps): it touches only state no
+   * other actor can read or write before it runs, and changes nothing an
+   * invariant reads. Only steps that declare it can be part of a reduced
+   * (ample) set; see docs/reductions.md for the argument per design.
+   */
+  readonly local?: (s: State) => boolean;
 }
 
 export interface Action extends ActionSpec {
@@ -151,6 +159,14 @@ export interface Design {
   readonly actorsFor?: (cfg: Config) => readonly string[];
   /** Named mutants the design accepts in `--mutant`. */
   readonly mutants?: readonly string[];
+  /**
+   * Symmetry: a function putting a state into the canonical form of its
+   * class (interchangeable vCPUs, or pages of a flat design), in place,
+   * leaving transient fields alone; and the size of a canonical state's
+   * class, so the report can say how many concrete states the reduced
+   * search stands for. Invariants must not tell symmetric states apart.
+   */
+  readonly symmetry?: (m: Model) => { readonly canon: (s: State) => void; readonly orbit: (s: State) => number };
   /** The design's own state fields. */
   readonly groups: (cfg: Config) => readonly GroupDecl[];
   readonly instantiate: (m: Model) => DesignInstance;
