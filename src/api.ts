@@ -20,6 +20,7 @@ import type { Invariant } from './invariants/types.js';
 import type { Config } from './model/config.js';
 import type { Domain, FieldDecl, GroupDecl } from './model/layout.js';
 import type { ActionSpec, CoreFields, Design, Expectation, Hooks, Model, State } from './model/types.js';
+import { cpuSymmetry } from './model/symmetry.js';
 import { PHASES } from './model/vcpu.js';
 
 /** A field: its domain (enum names, `{ max }`, or 'bool'), or the domain with an array length and a doc line. */
@@ -142,6 +143,12 @@ export interface DesignSpec<
   readonly invariants?: readonly Invariant[];
   /** Shared invariants that say nothing about this design, with the reason. */
   readonly skip?: Readonly<Record<string, string>>;
+  /**
+   * The vCPUs are interchangeable: nothing in the design's state names a
+   * vCPU but its rows in `cpus` groups (see src/model/symmetry.ts). Turns on
+   * vCPU symmetry reduction by default.
+   */
+  readonly symmetricCpus?: boolean;
 }
 
 function fieldDecl(spec: FieldSpec, name: string): FieldDecl {
@@ -226,6 +233,7 @@ export function defineDesign<
     ...(spec.accepts !== undefined ? { accepts: spec.accepts } : {}),
     ...(spec.invariants !== undefined ? { invariants: spec.invariants } : {}),
     ...(spec.skip !== undefined ? { skip: spec.skip } : {}),
+    ...(spec.symmetricCpus ? { symmetry: cpuSymmetry, reductions: { symmetry: true } } : {}),
     instantiate: (m) => {
       const k = kitFor(m);
       const steps = spec.steps(k) as unknown as Record<string, unknown>;

@@ -7,9 +7,9 @@ import { invariantsFor, knownInvariants } from './invariants/index.js';
 import type { Invariant } from './invariants/types.js';
 import { UsageError, type Config } from './model/config.js';
 import { buildModel, resolveConfig } from './model/system.js';
-import type { Design, Model } from './model/types.js';
-import { explore, type Progress, type SearchResult, type StopReason } from './explorers/exhaustive.js';
-import { counterexample, type Trace } from './explorers/trace.js';
+import type { Design, Model, State } from './model/types.js';
+import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
+import { counterexample, storeParents, type Trace } from './explorers/trace.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
 
@@ -62,6 +62,11 @@ export function selectInvariants(design: Design, cfg: Config, ids: readonly stri
   });
 }
 
+/** The canonical-form function a search used, if it reduced by symmetry. */
+export function canonOf(m: Model, reduce: Reductions): ((s: State) => void) | undefined {
+  return reduce.symmetry ? m.design.symmetry?.(m).canon : undefined;
+}
+
 export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, traces = true): InvariantResult[] {
   return invs.map((inv) => {
     const v = r.violations.get(inv.id);
@@ -73,7 +78,7 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
         ...(accepted !== undefined ? { accepted } : {}),
         message: v.message,
         depth: v.depth,
-        ...(traces ? { trace: counterexample(m, r.store, v) } : {}),
+        ...(traces ? { trace: counterexample(m, storeParents(m, r.store, canonOf(m, r.reduce)), v, v.words, canonOf(m, r.reduce)) } : {}),
       };
     }
     return { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' };

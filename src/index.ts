@@ -14,7 +14,8 @@ export type { Config, HostMode, PoisonMode } from './model/config.js';
 export type { Action, ActionSpec, Design, DesignInstance, Expectation, Hooks, Model, State } from './model/types.js';
 export { explore } from './explorers/exhaustive.js';
 export type { ExploreOptions, Progress, SearchResult, StopReason, Violation } from './explorers/exhaustive.js';
-export { counterexample, describePath, pathTo } from './explorers/trace.js';
+export { concretize, counterexample, describePath, pathTo, storeParents } from './explorers/trace.js';
+export type { ParentSource } from './explorers/trace.js';
 export type { Trace, TraceStep } from './explorers/trace.js';
 
 /**

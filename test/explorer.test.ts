@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { check } from '../src/check.js';
 import { explore } from '../src/explorers/exhaustive.js';
-import { describePath, pathTo } from '../src/explorers/trace.js';
+import { describePath, pathTo, storeParents } from '../src/explorers/trace.js';
 import { findDesign } from '../src/model/designs/index.js';
 import { buildModel, resolveConfig } from '../src/model/system.js';
 
@@ -57,10 +57,10 @@ describe('exhaustive explorer', () => {
     });
     expect(picks.length).toBeGreaterThan(4);
     for (const ref of picks.slice(0, 8)) {
-      const path = pathTo(m, r.store, ref);
-      expect(path).toHaveLength(ref.depth);
-      const t = describePath(m, path);
       r.store.decode(ref.a, ref.b, want);
+      const path = pathTo(storeParents(m, r.store), want, ref.depth);
+      expect(path.actions).toHaveLength(ref.depth);
+      const t = describePath(m, path.actions);
       m.layout.pack(m.layout.fromView(t.final), got, 0);
       expect(Array.from(got)).toEqual(Array.from(want));
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { check } from '../src/check.js';
 import { INVARIANTS } from '../src/invariants/index.js';
 import { explore } from '../src/explorers/exhaustive.js';
-import { counterexample } from '../src/explorers/trace.js';
+import { counterexample, storeParents } from '../src/explorers/trace.js';
 import type { Invariant } from '../src/invariants/types.js';
 import { findDesign } from '../src/model/designs/index.js';
 import { buildModel, resolveConfig } from '../src/model/system.js';
@@ -132,7 +132,7 @@ describe('d5-page-reporting budget', () => {
     const r = explore(m, { invariants: [spentProbe(m)] });
     const v = r.violations.get('budget-spent');
     expect(v).toBeDefined();
-    const t = counterexample(m, r.store, v!);
+    const t = counterexample(m, storeParents(m, r.store), v!, v!.words);
     // A one-block report used the budget of the order-1 list (empty when the walk reached it); a split left another block there.
     expect(t.steps.filter((s) => s.action === 'report')).toHaveLength(1);
     expect(t.steps[t.steps.length - 1].action).toBe('page_reporting_drain');

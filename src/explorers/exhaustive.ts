@@ -67,6 +67,8 @@ export interface Violation {
   /** The state the violating step leaves, and the step, for edge invariants. */
   readonly from?: StateRef;
   readonly action?: number;
+  /** Packed words of the violating state (state invariants) or of the state the step leaves (edge invariants). */
+  readonly words: Uint32Array;
 }
 
 export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'store-full';
@@ -268,7 +270,9 @@ export class Engine {
       if (seg >= 0 && seg < c.seen.length && c.seen[seg] === 1) continue;
       const msg = c.checks.state!(s);
       if (msg !== null) {
-        this.record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth } });
+        const words = new Uint32Array(store.words);
+        store.decode(store.a, store.b, words);
+        this.record(c.inv, { invariant: c.inv, message: msg, depth, state: { a: store.a, b: store.b, depth }, words });
         i--;
       } else if (seg >= 0) {
         if (seg >= c.seen.length) {
@@ -449,7 +453,9 @@ export class Engine {
       const c = this.edgeChecks[k];
       const msg = c.checks.edge!(cur, next, this.m.actions[a]);
       if (msg !== null) {
-        this.record(c.inv, { invariant: c.inv, message: msg, depth: this.depth + 1, from: { a: pa, b: pb, depth: this.depth }, action: a });
+        const words = new Uint32Array(this.store.words);
+        this.store.decode(pa, pb, words);
+        this.record(c.inv, { invariant: c.inv, message: msg, depth: this.depth + 1, from: { a: pa, b: pb, depth: this.depth }, action: a, words });
         k--;
       }
     }

@@ -8,7 +8,7 @@
 import type { Change, StateView } from '../model/layout.js';
 import type { Model, State } from '../model/types.js';
 import { describeChanges } from '../report/format.js';
-import type { StateRef, Violation } from './exhaustive.js';
+import type { Violation } from './exhaustive.js';
 import type { StateStore } from './store.js';
 
 export interface TraceStep {
@@ -35,45 +35,101 @@ export interface Trace {
 }
 
 /**
- * Action ids leading from the initial state to `target`: for each level,
- * the first state one level up (in table order) with a step to the current
- * one. Every state at depth d has such a parent at depth d - 1, so the path
- * is a shortest one.
+ * Where a search's states live, for rebuilding a path: a parent one level up
+ * of a (canonical, packed) state, and the step from it. One store answers
+ * directly; a parallel search asks its workers.
  */
-export function pathTo(m: Model, store: StateStore, target: StateRef): number[] {
+export interface ParentSource {
+  readonly words: number;
+  parentOf(want: Uint32Array, depth: number): { readonly words: Uint32Array; readonly action: number } | undefined;
+}
+
+/** The parents of one store's states: the first state one level up, in table order, with a step to the wanted one. */
+export function storeParents(m: Model, store: StateStore, canon?: (s: State) => void): ParentSource {
   const L = m.layout;
-  const want = new Uint32Array(store.words);
   const w = new Uint32Array(store.words);
   const nw = new Uint32Array(store.words);
   const cur = new Uint8Array(L.size);
   const next = new Uint8Array(L.size);
-  const path: number[] = [];
-  let t = target;
-  while (t.depth > 0) {
-    store.decode(t.a, t.b, want);
-    let found: StateRef | undefined;
-    const up = t.depth - 1;
-    store.forEach((a, b, depth) => {
-      if (found !== undefined || depth !== up) return;
-      store.decode(a, b, w);
-      L.unpack(w, 0, cur);
-      for (const act of m.actions) {
-        next.set(cur);
-        if (!act.apply(next)) continue;
-        L.pack(next, nw, 0);
-        let same = true;
-        for (let i = 0; i < store.words; i++) if (nw[i] !== want[i]) same = false;
-        if (same) {
-          path.push(act.id);
-          found = { a, b, depth };
-          return;
+  return {
+    words: store.words,
+    parentOf: (want, depth) => {
+      let found: { words: Uint32Array; action: number } | undefined;
+      const up = depth - 1;
+      store.forEach((a, b, d) => {
+        if (found !== undefined || d !== up) return;
+        store.decode(a, b, w);
+        L.unpack(w, 0, cur);
+        for (const act of m.actions) {
+          next.set(cur);
+          if (!act.apply(next)) continue;
+          canon?.(next);
+          L.pack(next, nw, 0);
+          let same = true;
+          for (let i = 0; i < store.words; i++) if (nw[i] !== want[i]) same = false;
+          if (same) {
+            found = { words: w.slice(), action: act.id };
+            return;
+          }
         }
-      }
-    });
-    if (found === undefined) throw new Error(`[hintcheck internal bug] no parent found for a state at depth ${t.depth}`);
-    t = found;
+      });
+      return found;
+    },
+  };
+}
+
+/**
+ * The states (packed, canonical) from the initial one to `target` at
+ * `depth`, and the steps between them: for each level, a parent one level
+ * up. Every state at depth d has one at depth d - 1, so the path is a
+ * shortest one.
+ */
+export function pathTo(src: ParentSource, target: Uint32Array, depth: number): { states: Uint32Array[]; actions: number[] } {
+  const states: Uint32Array[] = [target.slice()];
+  const actions: number[] = [];
+  let t: Uint32Array = target.slice();
+  for (let d = depth; d > 0; d--) {
+    const p = src.parentOf(t, d);
+    if (p === undefined) throw new Error(`[hintcheck internal bug] no parent found for a state at depth ${d}`);
+    actions.push(p.action);
+    states.push(p.words);
+    t = p.words;
   }
-  return path.reverse();
+  return { states: states.reverse(), actions: actions.reverse() };
+}
+
+/**
+ * Concrete steps for a path of canonical states: from the concrete initial
+ * state, at each level the first step whose successor has the next state's
+ * canonical form. Symmetric states have symmetric steps, so one exists.
+ */
+export function concretize(m: Model, states: readonly Uint32Array[], canon: (s: State) => void): number[] {
+  const L = m.layout;
+  const W = L.words;
+  const nw = new Uint32Array(W);
+  const next = new Uint8Array(L.size);
+  let s: State = m.initial();
+  const out: number[] = [];
+  for (let i = 1; i < states.length; i++) {
+    let chosen = -1;
+    for (const a of m.actions) {
+      next.set(s);
+      if (!a.apply(next)) continue;
+      const c = next.slice();
+      canon(c);
+      L.pack(c, nw, 0);
+      let same = true;
+      for (let k = 0; k < W; k++) if (nw[k] !== states[i][k]) same = false;
+      if (same) {
+        chosen = a.id;
+        s = next.slice();
+        break;
+      }
+    }
+    if (chosen < 0) throw new Error(`[hintcheck internal bug] no concrete step to canonical state ${i}`);
+    out.push(chosen);
+  }
+  return out;
 }
 
 function stepEvents(all: Record<string, string | number | boolean> | undefined): Record<string, string | number | boolean> {
@@ -112,8 +168,28 @@ export function describePath(m: Model, ids: readonly number[]): Trace {
   return { steps, initial, final: before };
 }
 
-/** The shortest counterexample for a violation found by the search. */
-export function counterexample(m: Model, store: StateStore, v: Violation): Trace {
-  if (v.state !== undefined) return describePath(m, pathTo(m, store, v.state));
-  return describePath(m, [...pathTo(m, store, v.from!), v.action!]);
+/**
+ * The shortest counterexample for a violation a search found: the path to
+ * the violating state, or to the state the violating step leaves and then
+ * that step (with symmetry, the concrete step that raises the same
+ * violation).
+ */
+export function counterexample(m: Model, src: ParentSource, v: Violation, at: Uint32Array, canon?: (s: State) => void): Trace {
+  const path = pathTo(src, at, v.state !== undefined ? v.depth : v.depth - 1);
+  const ids = canon === undefined ? path.actions : concretize(m, path.states, canon);
+  if (v.state !== undefined) return describePath(m, ids);
+  if (canon === undefined) return describePath(m, [...ids, v.action!]);
+  // The violating step from the concrete state the path reaches.
+  const check = v.invariant.bind(m).edge!;
+  let s = m.initial();
+  for (const id of ids) {
+    const n = s.slice();
+    m.actions[id].apply(n);
+    s = n;
+  }
+  for (const a of m.actions) {
+    const n = s.slice();
+    if (a.apply(n) && check(s, n, a) !== null) return describePath(m, [...ids, a.id]);
+  }
+  throw new Error(`[hintcheck internal bug] no concrete step raises ${v.invariant.id} again`);
 }

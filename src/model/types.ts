@@ -167,6 +167,8 @@ export interface Design {
    * search stands for. Invariants must not tell symmetric states apart.
    */
   readonly symmetry?: (m: Model) => { readonly canon: (s: State) => void; readonly orbit: (s: State) => number };
+  /** The reductions proven sound for this design's invariants: what `--reduce` defaults to. */
+  readonly reductions?: { readonly symmetry?: boolean; readonly por?: boolean };
   /** The design's own state fields. */
   readonly groups: (cfg: Config) => readonly GroupDecl[];
   readonly instantiate: (m: Model) => DesignInstance;

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { check } from '../../src/check.js';
 import { explore } from '../../src/explorers/exhaustive.js';
-import { counterexample, type TraceStep } from '../../src/explorers/trace.js';
+import { counterexample, storeParents, type TraceStep } from '../../src/explorers/trace.js';
 import { invariantsFor, type Invariant } from '../../src/invariants/index.js';
 import { FREE_HEAD } from '../../src/model/allocator.js';
 import type { Config } from '../../src/model/config.js';
@@ -247,7 +247,7 @@ describe('misses the checker finds', () => {
     const r = explore(m, { invariants: [mergedHalf] });
     const v = r.violations.get('merged-half-unmarked')!;
     expect(v.depth).toBe(20);
-    const steps = counterexample(m, r.store, v).steps;
+    const steps = counterexample(m, storeParents(m, r.store), v, v.words).steps;
     expect(
       inOrder(shape(steps), [
         'worker: scan_zone_free_area', 'worker: hint_pages', 'vcpu0: free_one_page', 'host: virtio_balloon_handle_page_hinting',

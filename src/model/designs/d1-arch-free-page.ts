@@ -43,6 +43,8 @@ export function archFreePageDesign(
     summary,
     ...(broken !== undefined ? { broken } : {}),
     defaults: DEFAULTS,
+    // Nothing but the vCPUs' own rows and the lock names a vCPU.
+    symmetricCpus: true,
     actors: {},
     init: (k) => (s) => {
       // Boot-time frees of the largest blocks went through the same hook.

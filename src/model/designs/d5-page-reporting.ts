@@ -90,6 +90,8 @@ export function pageReportingDesign(
     ...(accepts !== undefined ? { accepts } : {}),
     ...(broken !== undefined ? { broken } : {}),
     defaults: { ...DEFAULTS, ...defaults },
+    // Nothing but the vCPUs' own rows and the lock names a vCPU.
+    symmetricCpus: true,
     ...(v.ackBeforeDiscard ? { hostAcksEarly: true } : {}),
     actors: {
       // idle: work not running; walking: in page_reporting_process_zone(), about to run

@@ -135,6 +135,19 @@ function instantiate(m: Model): DesignInstance {
     return mask;
   };
 
+  /**
+   * Partial-order reduction. V_READ and V_WRITE touch only page p, which
+   * vCPU i holds: no vCPU can allocate it, W_ISOLATE takes only free pages,
+   * and H and W_RETURN touch only batch pages; so while p is not in the batch
+   * (always, but in the no-isolate mutant) nothing else can read or write
+   * what they touch, and they change no field an invariant reads (V_READ's
+   * own poison check reads the same value whenever it runs). W_POST and W_ACK
+   * touch vq, which only H also touches, and H is disabled until W_POST and
+   * has run before W_ACK is enabled.
+   */
+  const privatePage = (i: number) => (s: State): boolean => s[inb + s[pp + i]] === 0;
+  const always = (): boolean => true;
+
   const actions: ActionSpec[] = [];
   for (let i = 0; i < cfg.cpus; i++) {
     const at = pc + i;
@@ -200,7 +213,7 @@ function instantiate(m: Model): DesignInstance {
     if (poison) {
       actions.push({
         actor: i, name: 'V_READ', kernel: 'check_poison_mem(): read page p (a discarded page faults in); no lock', args: {},
-        guardAt: at, guardIs: A2,
+        guardAt: at, guardIs: A2, local: privatePage(i),
         /** V_READ: I3, the page reads the poison. */
         apply: (s) => {
           if (s[at] !== A2) return false;
@@ -219,7 +232,7 @@ function instantiate(m: Model): DesignInstance {
     }
     actions.push({
       actor: i, name: 'V_WRITE', kernel: 'the vCPU writes its data to page p; no lock', args: {},
-      guardAt: at, guardIs: A3,
+      guardAt: at, guardIs: A3, local: privatePage(i),
       apply: (s) => {
         if (s[at] !== A3) return false;
         const p = s[pp + i];
@@ -298,7 +311,7 @@ function instantiate(m: Model): DesignInstance {
   }
   actions.push({
     actor: worker, name: 'W_POST', kernel: 'prdev->report(): hand the batch to the host, kick', args: {},
-    guardAt: wpc, guardIs: 2,
+    guardAt: wpc, guardIs: 2, local: always,
     apply: (s) => {
       if (s[wpc] !== 2) return false;
       // No hint event here: page_reporting.pml asserts I1 where the host serves the report (H), and so does the port.
@@ -309,7 +322,7 @@ function instantiate(m: Model): DesignInstance {
   });
   actions.push({
     actor: worker, name: 'W_ACK', kernel: 'wait_event(): the host returned the buffer', args: {},
-    guardAt: wpc, guardIs: 3,
+    guardAt: wpc, guardIs: 3, local: always,
     apply: (s) => {
       if (s[wpc] !== 3 || s[vq] !== VQ_DONE) return false;
       s[vq] = VQ_IDLE;
@@ -468,6 +481,9 @@ export const spinReference: Design = {
     ];
   },
   instantiate,
+  symmetry: (m) => spinSymmetry(m),
+  // Proven sound for the mapped invariants: see docs/reductions.md.
+  reductions: { symmetry: true, por: true },
   invariants: [spinI2, spinI4, spinI5],
   skip: {
     'no-reuse-while-hinting': 'replaced by the reference\'s own I2 (spin-i2-batch-not-allocated), which reads the batch rather than in-flight hints',
@@ -489,3 +505,150 @@ export const spinReference: Design = {
     },
   ],
 };
+
+function factorial(n: number): number {
+  let f = 1;
+  for (let i = 2; i <= n; i++) f *= i;
+  return f;
+}
+
+/**
+ * Symmetry of the reference model: its pages are interchangeable (one
+ * order, no addresses) and so are its vCPUs. A state's canonical form sorts
+ * the vCPUs by what they are doing and the pages they hold, then the pages
+ * by owner (in the vCPUs' new order), by being the page a vCPU works on, and
+ * by their own fields; the references between them (a page's owner, a
+ * vCPU's page, the lock's owner) are renamed to match. vCPUs with the same
+ * key hold pages with the same fields, so any order among them gives the
+ * same form: the form is one per class. The class size is
+ * pages! * cpus! / |automorphisms|, the automorphisms being the swaps of
+ * equal vCPUs (with their pages) and of equal pages.
+ */
+export function spinSymmetry(m: Model): { canon: (s: State) => void; orbit: (s: State) => number } {
+  const L = m.layout;
+  const cfg = m.cfg;
+  const N = cfg.pages;
+  const C = cfg.cpus;
+  const ps = L.at('pages', 'state');
+  const rep = L.at('pages', 'reported');
+  const con = L.at('pages', 'content');
+  const mp = L.at('pages', 'mapped');
+  const inb = L.at('pages', 'inb');
+  const lock = L.at('zone', 'lock');
+  const pc = L.at('cpus', 'pc');
+  const pp = L.at('cpus', 'p');
+  const KEY = N + 2;
+  // Scratch, private to the canonicaliser: keys and orders, reused for every state.
+  const cpuKey = new Int32Array(C * KEY);
+  const cpuOrder = new Int32Array(C);
+  const cpuRank = new Int32Array(C);
+  const pageKey = new Float64Array(N);
+  const pageOrder = new Int32Array(N);
+  const pageRank = new Int32Array(N);
+  const tmp = new Uint8Array(N * 5 + C * 2);
+  const holdsP = (s: State, c: number): boolean => s[pc + c] === A1 || s[pc + c] === A2 || s[pc + c] === A3 || s[pc + c] === F1;
+  /** Page fields that do not name a vCPU or a page, packed in 6 bits. */
+  const attrs = (s: State, k: number): number => (s[rep + k] << 4) | (s[con + k] << 2) | (s[mp + k] << 1) | s[inb + k];
+  const cmpCpu = (x: number, y: number): number => {
+    for (let i = 0; i < KEY; i++) {
+      const d = cpuKey[x * KEY + i] - cpuKey[y * KEY + i];
+      if (d !== 0) return d;
+    }
+    return 0;
+  };
+
+  const keys = (s: State): void => {
+    for (let c = 0; c < C; c++) {
+      const o = c * KEY;
+      cpuKey[o] = s[pc + c];
+      cpuKey[o + 1] = s[lock] === c + 1 ? 1 : 0;
+      // The pages the vCPU holds, largest key first: (is its working page, fields).
+      let n = 0;
+      for (let k = 0; k < N; k++) {
+        if (s[ps + k] !== c) continue;
+        const v = ((holdsP(s, c) && s[pp + c] === k ? 1 : 0) << 6) | attrs(s, k);
+        let j = n++;
+        while (j > 0 && cpuKey[o + 2 + j - 1] < v) {
+          cpuKey[o + 2 + j] = cpuKey[o + 2 + j - 1];
+          j--;
+        }
+        cpuKey[o + 2 + j] = v;
+      }
+      for (let j = n; j < N; j++) cpuKey[o + 2 + j] = -1;
+    }
+    for (let c = 0; c < C; c++) {
+      let j = c;
+      while (j > 0 && cmpCpu(cpuOrder[j - 1], c) > 0) {
+        cpuOrder[j] = cpuOrder[j - 1];
+        j--;
+      }
+      cpuOrder[j] = c;
+    }
+    for (let r = 0; r < C; r++) cpuRank[cpuOrder[r]] = r;
+    for (let k = 0; k < N; k++) {
+      const owner = s[ps + k];
+      const group = owner < C ? cpuRank[owner] : owner; // FREE = C, ISO = C + 1 sort after every vCPU
+      const isP = owner < C && holdsP(s, owner) && s[pp + owner] === k ? 1 : 0;
+      pageKey[k] = (group * 2 + isP) * 64 + attrs(s, k);
+      let j = k;
+      while (j > 0 && pageKey[pageOrder[j - 1]] > pageKey[k]) {
+        pageOrder[j] = pageOrder[j - 1];
+        j--;
+      }
+      pageOrder[j] = k;
+    }
+    for (let r = 0; r < N; r++) pageRank[pageOrder[r]] = r;
+  };
+
+  const canon = (s: State): void => {
+    keys(s);
+    for (let r = 0; r < N; r++) {
+      const k = pageOrder[r];
+      const owner = s[ps + k];
+      tmp[r] = owner < C ? cpuRank[owner] : owner;
+      tmp[N + r] = s[rep + k];
+      tmp[2 * N + r] = s[con + k];
+      tmp[3 * N + r] = s[mp + k];
+      tmp[4 * N + r] = s[inb + k];
+    }
+    for (let r = 0; r < C; r++) {
+      const c = cpuOrder[r];
+      tmp[5 * N + r] = s[pc + c];
+      tmp[5 * N + C + r] = holdsP(s, c) ? pageRank[s[pp + c]] : s[pp + c];
+    }
+    for (let r = 0; r < N; r++) {
+      s[ps + r] = tmp[r];
+      s[rep + r] = tmp[N + r];
+      s[con + r] = tmp[2 * N + r];
+      s[mp + r] = tmp[3 * N + r];
+      s[inb + r] = tmp[4 * N + r];
+    }
+    for (let r = 0; r < C; r++) {
+      s[pc + r] = tmp[5 * N + r];
+      s[pp + r] = tmp[5 * N + C + r];
+    }
+    const l = s[lock];
+    if (l >= 1 && l <= C) s[lock] = cpuRank[l - 1] + 1;
+  };
+
+  const total = factorial(N) * factorial(C);
+  const orbit = (s: State): number => {
+    keys(s);
+    let aut = 1;
+    for (let r = 0; r < C; ) {
+      let e = r + 1;
+      while (e < C && cmpCpu(cpuOrder[r], cpuOrder[e]) === 0) e++;
+      aut *= factorial(e - r);
+      r = e;
+    }
+    for (let r = 0; r < N; ) {
+      let e = r + 1;
+      while (e < N && pageKey[pageOrder[e]] === pageKey[pageOrder[r]]) e++;
+      aut *= factorial(e - r);
+      r = e;
+    }
+    return total / aut;
+  };
+
+  return { canon, orbit };
+}
