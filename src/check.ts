@@ -3,12 +3,15 @@
  * the selected invariants, turned into verdicts. This is the library entry
  * point the CLI, the matrix and the tests share.
  */
+import { totalmem } from 'node:os';
+import { DesignError } from './load.js';
 import { invariantsFor, knownInvariants } from './invariants/index.js';
 import type { Invariant } from './invariants/types.js';
 import { UsageError, type Config } from './model/config.js';
 import { buildModel, resolveConfig } from './model/system.js';
 import type { Design, Model, State } from './model/types.js';
 import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
+import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/parallel.js';
 import { counterexample, storeParents, type Trace } from './explorers/trace.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
@@ -35,7 +38,59 @@ export interface CheckReport {
   readonly seconds: number;
   readonly statesPerSecond: number;
   readonly bytesPerState: number;
+  /** Why the search stopped where it did, when a limit stopped it. */
+  readonly note?: string;
+  /** The reductions the search applied. */
+  readonly reduce: Reductions;
+  /**
+   * With symmetry: how many concrete states the stored canonical ones stand
+   * for (each state's orbit size, summed), and that over `states`.
+   */
+  readonly represented?: number;
+  readonly symmetryFactor?: number;
+  /** Search threads: 1 for one engine, more for a parallel search. */
+  readonly workers: number;
   readonly results: readonly InvariantResult[];
+}
+
+/**
+ * Three quarters of the machine's memory: the search stops with `unknown`
+ * before its tables would grow past it, leaving room for the rest of the
+ * process and the system.
+ */
+export function defaultMemoryLimit(): number {
+  return Math.floor(totalmem() * 0.75);
+}
+
+/** What `--reduce` accepts. */
+export const REDUCE_MODES = ['none', 'symmetry', 'por', 'all'] as const;
+export type ReduceMode = (typeof REDUCE_MODES)[number];
+
+/** Whether the design declares any step local (independent of every other actor's). */
+export function declaresLocalSteps(m: Model): boolean {
+  return m.actions.some((a) => a.local !== undefined);
+}
+
+/**
+ * The reductions a run applies: the ones the design proved sound for its
+ * invariants, unless the caller names some. Asking for a reduction the
+ * design has no ground for (no symmetry, no local steps) is a usage error;
+ * `all` means every reduction the design supports.
+ */
+export function resolveReductions(m: Model, mode: ReduceMode | undefined): Reductions {
+  const canSym = m.design.symmetry !== undefined;
+  const canPor = declaresLocalSteps(m);
+  const supported = ['none', ...(canSym ? ['symmetry'] : []), ...(canPor ? ['por'] : []), ...(canSym || canPor ? ['all'] : [])].join(', ');
+  if (mode === undefined) {
+    return { symmetry: canSym && (m.design.reductions?.symmetry ?? false), por: canPor && (m.design.reductions?.por ?? false) };
+  }
+  if (mode === 'symmetry' && !canSym) throw new UsageError(`--reduce symmetry: ${m.design.id} declares no symmetry: accepted ${supported}`);
+  if (mode === 'por' && !canPor) throw new UsageError(`--reduce por: ${m.design.id} declares no independent steps: accepted ${supported}`);
+  if (mode === 'all' && !canSym && !canPor) throw new UsageError(`--reduce all: ${m.design.id} declares no symmetry and no independent steps: accepted ${supported}`);
+  return {
+    symmetry: (mode === 'symmetry' || mode === 'all') && canSym,
+    por: (mode === 'por' || mode === 'all') && canPor,
+  };
 }
 
 export interface CheckOptions {
@@ -47,6 +102,10 @@ export interface CheckOptions {
   readonly onProgress?: (p: Progress) => void;
   /** Rebuild counterexample traces (default true). */
   readonly traces?: boolean;
+  /** Reductions to apply; default: those the design proved sound (see resolveReductions). */
+  readonly reduce?: ReduceMode;
+  /** Stop with `unknown` rather than let the search's tables grow past this many bytes. */
+  readonly memoryLimit?: number;
 }
 
 export function selectInvariants(design: Design, cfg: Config, ids: readonly string[] | undefined): Invariant[] {
@@ -85,12 +144,34 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
   });
 }
 
+/**
+ * Partial-order reduction keeps every reachable violation but not every
+ * shortest path to it: a local step it explores alone may come first on
+ * the reduced path where the full graph has a shorter one. So a violation
+ * it finds is found again without it. That search is bounded: breadth-first
+ * over the full graph, it stops once each of those invariants is violated,
+ * no deeper than the reduced search found them.
+ */
+function shortest(m: Model, invs: readonly Invariant[], r: SearchResult): SearchResult {
+  if (!r.reduce.por || r.violations.size === 0) return r;
+  const again = explore(m, { invariants: invs.filter((i) => r.violations.has(i.id)), reduce: { symmetry: r.reduce.symmetry, por: false } });
+  for (const id of r.violations.keys()) {
+    // Every state the reduced search reaches is reachable, so this cannot happen unless the model is not a function of its state.
+    if (!again.violations.has(id)) throw new DesignError(`${m.design.id}: the reduced search violates ${id} but the full search does not`);
+  }
+  // The traces are rebuilt from the store of the search that found them.
+  return { ...r, violations: again.violations, store: again.store };
+}
+
 export function check(design: Design, opts: CheckOptions = {}): CheckReport {
   const cfg = resolveConfig(design, opts.config);
   const invs = selectInvariants(design, cfg, opts.invariants);
   const m = buildModel(design, cfg);
+  const reduce = resolveReductions(m, opts.reduce);
   const r = explore(m, {
     invariants: invs,
+    reduce,
+    memoryLimit: opts.memoryLimit ?? defaultMemoryLimit(),
     ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
     ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
     ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
@@ -106,6 +187,96 @@ export function check(design: Design, opts: CheckOptions = {}): CheckReport {
     seconds: r.seconds,
     statesPerSecond: r.seconds > 0 ? r.states / r.seconds : 0,
     bytesPerState: r.bytes / r.states,
-    results: verdicts(m, invs, r, opts.traces ?? true),
+    ...(r.note !== undefined ? { note: r.note } : {}),
+    reduce: r.reduce,
+    ...(r.represented !== undefined ? { represented: r.represented, symmetryFactor: r.represented / r.states } : {}),
+    workers: 1,
+    results: verdicts(m, invs, shortest(m, invs, r), opts.traces ?? true),
+  };
+}
+
+/** How long one engine tries before a parallel check starts its workers. */
+const QUICK_SECONDS = 1;
+
+export interface ParallelCheckOptions extends CheckOptions {
+  /** Search threads; 1 runs one engine on this thread. Default: one per core. */
+  readonly workers?: number;
+  /**
+   * Where the worker threads find the design: its built-in id, or the file
+   * it was loaded from. Without it (a design built in memory), the check
+   * runs on this thread.
+   */
+  readonly source?: DesignRef;
+  /** Seconds one engine tries on this thread before the workers start (default 1; 0 starts them at once). */
+  readonly firstTry?: number;
+}
+
+/**
+ * check() on several cores. The verdicts and counts are those of check();
+ * only the counterexamples come from a second, single-threaded search that
+ * stops at the violations' depth, since the parallel search's states are
+ * spread over its workers' stores.
+ */
+export async function checkParallel(design: Design, opts: ParallelCheckOptions = {}): Promise<CheckReport> {
+  const workers = opts.workers ?? defaultWorkers();
+  if (workers <= 1 || opts.source === undefined) return check(design, opts);
+  // Most checks finish in a fraction of a second, less than starting the workers takes:
+  // one engine tries first, and the workers start afresh only if it has not finished.
+  const first = opts.firstTry ?? QUICK_SECONDS;
+  const quick = first > 0 ? check(design, { ...opts, maxSeconds: Math.min(opts.maxSeconds ?? Infinity, first) }) : undefined;
+  if (quick !== undefined && (quick.stoppedBy !== 'max-seconds' || (opts.maxSeconds !== undefined && opts.maxSeconds <= first))) return quick;
+  const before = quick?.seconds ?? 0;
+  const cfg = resolveConfig(design, opts.config);
+  const invs = selectInvariants(design, cfg, opts.invariants);
+  const m = buildModel(design, cfg);
+  const reduce = resolveReductions(m, opts.reduce);
+  const r = await exploreParallel({
+    design: opts.source,
+    config: cfg,
+    invariants: invs.map((i) => i.id),
+    reduce,
+    workers,
+    memoryLimit: opts.memoryLimit ?? defaultMemoryLimit(),
+    ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
+    ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds - before } : {}),
+    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+  });
+  let results: InvariantResult[];
+  if (r.violations.size > 0 && (opts.traces ?? true)) {
+    const violated = invs.filter((i) => r.violations.has(i.id));
+    const again = explore(m, { invariants: violated, reduce: { symmetry: reduce.symmetry, por: false } });
+    for (const [id, v] of r.violations) {
+      const w = again.violations.get(id);
+      if (w === undefined || (!reduce.por && w.depth !== v.depth)) {
+        throw new Error(`${design.id}: the parallel search found ${id} violated at depth ${v.depth}, one engine at ${w?.depth ?? 'no depth'}`);
+      }
+    }
+    const byOne = verdicts(m, violated, again, true);
+    results = invs.map((inv) => byOne.find((x) => x.invariant === inv.id) ?? { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' });
+  } else {
+    results = invs.map((inv) => {
+      const v = r.violations.get(inv.id);
+      if (v === undefined) return { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' };
+      const accepted = design.accepts?.[inv.id];
+      return { invariant: inv.id, verdict: 'violated', ...(accepted !== undefined ? { accepted } : {}), message: v.message, depth: v.depth };
+    });
+  }
+  return {
+    design: design.id,
+    config: cfg,
+    complete: r.complete,
+    stoppedBy: r.stoppedBy,
+    states: r.states,
+    transitions: r.transitions,
+    depth: r.depth,
+    // The time the user waited: the engine's first try included.
+    seconds: before + r.seconds,
+    statesPerSecond: r.states / (before + r.seconds),
+    bytesPerState: r.bytes / r.states,
+    ...(r.note !== undefined ? { note: r.note } : {}),
+    reduce: r.reduce,
+    ...(r.represented !== undefined ? { represented: r.represented, symmetryFactor: r.represented / r.states } : {}),
+    workers: r.workers,
+    results,
   };
 }

@@ -6,8 +6,9 @@
  *   2  usage or input error
  *   3  incomplete: a budget was hit and no violation was found
  */
+import { resolve } from 'node:path';
 import { match } from 'ts-pattern';
-import { check, type CheckReport } from './check.js';
+import { checkParallel, REDUCE_MODES, type CheckReport, type ReduceMode } from './check.js';
 import { INVARIANTS } from './invariants/index.js';
 import { HOST_MODES, POISON_MODES, UsageError, describeConfig, type Config } from './model/config.js';
 import { DESIGNS } from './model/designs/index.js';
@@ -40,6 +41,12 @@ check options:
   --invariant <id>       check only this invariant (repeatable)
   --max-states N         stop after N distinct states (verdicts not reached: unknown)
   --max-seconds S        stop after S seconds (verdicts not reached: unknown)
+  --max-memory SIZE      stop (unknown) before the search's tables pass SIZE, e.g. 2G, 512M
+                         (default: three quarters of the machine's memory)
+  --reduce none|symmetry|por|all
+                         state-space reductions (default: those proven sound for the design;
+                         none stores every interleaving)
+  --workers N            search threads (default: one per core; 1 searches on the main thread)
   --json                 print one JSON object instead of text
   --progress             print progress to stderr even when it is not a terminal
   --design-file <file>   a design of your own (TypeScript or JavaScript; see docs/writing-a-design.md)
@@ -53,7 +60,7 @@ matrix options:
 
 exit codes: 0 all hold (complete search), 1 violation, 2 usage error, 3 incomplete`;
 
-type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
+type FlagKind = 'string' | 'int' | 'number' | 'bytes' | 'bool' | 'list';
 
 const CHECK_FLAGS: Record<string, FlagKind> = {
   '--design': 'string',
@@ -69,6 +76,9 @@ const CHECK_FLAGS: Record<string, FlagKind> = {
   '--invariant': 'list',
   '--max-states': 'int',
   '--max-seconds': 'number',
+  '--max-memory': 'bytes',
+  '--reduce': 'string',
+  '--workers': 'int',
   '--json': 'bool',
   '--progress': 'bool',
 };
@@ -114,6 +124,12 @@ function parseFlags(cmd: string, argv: readonly string[], spec: Record<string, F
       .with('int', () => {
         if (!/^\d+$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a whole number`);
         return Number(value);
+      })
+      .with('bytes', () => {
+        const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(value!);
+        if (m === null) throw new UsageError(`${cmd}: ${arg} ${value} is not a size: accepted a number of bytes with K, M, G or T, e.g. 2G`);
+        const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+        return Math.floor(Number(m[1]) * unit);
       })
       .with('number', () => {
         if (!/^\d+(\.\d+)?$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a number of seconds`);
@@ -175,15 +191,27 @@ async function pickDesign(p: Parsed): Promise<Design> {
   return d;
 }
 
+function reduceMode(v: string): ReduceMode {
+  const mode = REDUCE_MODES.find((x) => x === v);
+  if (mode === undefined) throw new UsageError(`--reduce ${v} is unknown: accepted ${REDUCE_MODES.join(', ')}`);
+  return mode;
+}
+
 async function runCheck(argv: readonly string[], io: Io): Promise<number> {
   const p = parseFlags('check', argv, CHECK_FLAGS);
   const design = await pickDesign(p);
   const showProgress = Boolean(p['--progress']) || io.errIsTty;
-  const report = check(design, {
+  const file = p['--design-file'] as string | undefined;
+  if (p['--workers'] === 0) throw new UsageError('check: --workers 0 is out of range: accepted 1 or more');
+  const report = await checkParallel(design, {
+    source: file !== undefined ? { id: design.id, file: resolve(file) } : { id: design.id },
+    ...(p['--workers'] !== undefined ? { workers: p['--workers'] as number } : {}),
     config: configOverrides(p),
     invariants: (p['--invariant'] as string[] | undefined) ?? [],
     ...(p['--max-states'] !== undefined ? { maxStates: p['--max-states'] as number } : {}),
     ...(p['--max-seconds'] !== undefined ? { maxSeconds: p['--max-seconds'] as number } : {}),
+    ...(p['--max-memory'] !== undefined ? { memoryLimit: p['--max-memory'] as number } : {}),
+    ...(p['--reduce'] !== undefined ? { reduce: reduceMode(p['--reduce'] as string) } : {}),
     ...(showProgress ? { onProgress: progressPrinter(io, true)! } : {}),
   });
   if (showProgress && io.errIsTty) io.err('\r\x1b[K');
@@ -199,6 +227,13 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
       seconds: Number(report.seconds.toFixed(3)),
       statesPerSecond: Math.round(report.statesPerSecond),
       bytesPerState: Number(report.bytesPerState.toFixed(1)),
+      workers: report.workers,
+      ...(report.note !== undefined ? { note: report.note } : {}),
+      reductions: {
+        symmetry: report.reduce.symmetry,
+        partialOrder: report.reduce.por,
+        ...(report.represented !== undefined ? { represented: report.represented, symmetryFactor: Number(report.symmetryFactor!.toFixed(3)) } : {}),
+      },
       results: report.results.map((r) => ({
         invariant: r.invariant,
         verdict: r.verdict,

@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InvariantResult } from './check.js';
+import type { CheckReport, InvariantResult } from './check.js';
 import { knownInvariants } from './invariants/index.js';
 import { overridesText, type MatrixRow } from './matrix.js';
 import { describeConfig } from './model/config.js';
@@ -19,6 +19,14 @@ import type { Design } from './model/types.js';
 import type { Trace } from './explorers/trace.js';
 
 /** `## <invariant>` sections of docs/arguments/<id>.md. */
+/** A search's stored states, and with symmetry the concrete states they stand for. */
+function statesText(r: CheckReport): string {
+  const n = r.states.toLocaleString('en-US');
+  // Under partial-order reduction the orbit sum counts the reduced graph, not every state: no concrete count then.
+  if (r.reduce.por) return `${n} ${r.reduce.symmetry ? 'canonical, ' : ''}partial-order reduced`;
+  return r.represented !== undefined ? `${n} canonical (${r.represented.toLocaleString('en-US')} concrete)` : n;
+}
+
 export function readArguments(dir: string, id: string): Map<string, string> {
   const file = join(dir, 'arguments', `${id}.md`);
   const out = new Map<string, string>();
@@ -100,12 +108,16 @@ export function designPage(d: Design, rows: readonly MatrixRow[], args: Map<stri
   L.push('');
 
   L.push('## Verdicts', '');
-  L.push('Each row is one configuration of the regression matrix; a number is the length of the shortest counterexample.', '');
+  L.push('Each row is one configuration of the regression matrix; a number is the length of the shortest counterexample.');
+  if (d.symmetry !== undefined) {
+    L.push('The search stores one canonical state per class of states that differ only by a permutation of interchangeable actors (see docs/reductions.md); the concrete count in brackets is the number of states without that reduction, exactly. `hintcheck check --reduce none` stores every state.');
+  }
+  L.push('');
   L.push(`| configuration | states | transitions | depth | ${invs.map((i) => i.id).join(' | ')} |`);
   L.push(`|---|---:|---:|---:|${invs.map(() => '---|').join('')}`);
   for (const r of rows) {
     const cells = invs.map((i) => verdictCell(r.report.results.find((x) => x.invariant === i.id)));
-    L.push(`| ${overridesText(r.overrides)} | ${r.report.states.toLocaleString('en-US')} | ${r.report.transitions.toLocaleString('en-US')} | ${r.report.depth} | ${cells.join(' | ')} |`);
+    L.push(`| ${overridesText(r.overrides)} | ${statesText(r.report)} | ${r.report.transitions.toLocaleString('en-US')} | ${r.report.depth} | ${cells.join(' | ')} |`);
   }
   L.push('');
   for (const r of rows) {
@@ -127,7 +139,7 @@ export function designPage(d: Design, rows: readonly MatrixRow[], args: Map<stri
     }
     for (const x of results) {
       const r = x.row;
-      L.push(`- ${verdictCell(x.res)} at ${describeConfig(r.report.config)}: ${r.report.states.toLocaleString('en-US')} states${r.report.complete ? '' : ' (search stopped early)'}.`);
+      L.push(`- ${verdictCell(x.res)} at ${describeConfig(r.report.config)}: ${statesText(r.report)} states${r.report.complete ? '' : ' (search stopped early)'}.`);
     }
     L.push('');
     const arg = args.get(inv.id);

@@ -10,7 +10,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import ts from 'typescript';
 import type { Design } from './model/types.js';
 
 /** A design that cannot be used: not loadable, malformed, or misbehaving. Exit code 2. */
@@ -44,6 +43,8 @@ export async function loadDesignFile(path: string): Promise<Design[]> {
   const source = readFileSync(file, 'utf8');
   let code = source;
   if (ext === '.ts' || ext === '.mts') {
+    // The compiler is loaded only for a TypeScript design: it is the biggest module we have.
+    const { default: ts } = await import('typescript');
     const out = ts.transpileModule(source, {
       fileName: file,
       reportDiagnostics: true,

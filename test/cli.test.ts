@@ -55,6 +55,22 @@ describe('hintcheck check', () => {
     expect(j.results[1]).toEqual({ invariant: 'no-hint-under-zone-lock', verdict: 'holds' });
   });
 
+  it('names the reductions it used, and stops with unknown at the memory limit', () => {
+    const sym = JSON.parse(run('check', '--design', 'spin-reference', '--cpus', '3', '--pages', '5', '--capacity', '3', '--json').out);
+    expect(sym.reductions).toEqual({ symmetry: true, partialOrder: true, represented: expect.any(Number), symmetryFactor: expect.any(Number) });
+    const none = run('check', '--design', 'spin-reference', '--cpus', '3', '--pages', '5', '--capacity', '3', '--reduce', 'none');
+    expect(none.code).toBe(0);
+    expect(none.out).toMatch(/search: complete, 943,809 states, 3,054,674 transitions/);
+    expect(none.out).toMatch(/reductions: none/);
+    const text = run('check', '--design', 'spin-reference', '--cpus', '3', '--pages', '5', '--capacity', '3', '--reduce', 'symmetry');
+    expect(text.out).toMatch(/reductions: symmetry; [\d,]+ canonical states stand for 943,809 \(×[\d.]+\)/);
+    const capped = run('check', '--design', 'spin-reference', '--cpus', '3', '--pages', '5', '--capacity', '3', '--reduce', 'none', '--max-memory', '4M');
+    expect(capped.code).toBe(3);
+    expect(capped.out).toMatch(/cut short \(memory-limit\)/);
+    expect(capped.out).toMatch(/memory limit of 4 MiB/);
+    expect(capped.out).toMatch(/unknown +no-hint-under-zone-lock/);
+  });
+
   it('shows progress on stderr when asked', () => {
     const r = run('check', '--design', 'd5-page-reporting', '--cpus', '3', '--max-seconds', '2.5', '--progress', '--invariant', 'no-hint-under-zone-lock');
     expect(r.code).toBe(3);
@@ -75,6 +91,9 @@ describe('hintcheck check', () => {
     [['check', '--design', 'd5-page-reporting', '--cpus', 'two'], /--cpus two is not a whole number/],
     [['check', '--design', 'd5-page-reporting', '--frobnicate'], /unknown option '--frobnicate': accepted --design, --design-file, --cpus/],
     [['check', '--design'], /--design needs a value/],
+    [['check', '--design', 'd5-page-reporting', '--reduce', 'half'], /--reduce half is unknown: accepted none, symmetry, por, all/],
+    [['check', '--design', 'd3c-bitmap', '--reduce', 'symmetry'], /d3c-bitmap declares no symmetry: accepted none/],
+    [['check', '--design', 'spin-reference', '--max-memory', 'lots'], /--max-memory lots is not a size: accepted a number of bytes with K, M, G or T/],
     [['launch'], /unknown command 'launch': accepted check, matrix, list, docs, help/],
   ])('rejects %j with one line and exit code 2', (args, message) => {
     const r = run(...args);

@@ -71,7 +71,7 @@ export interface Violation {
   readonly words: Uint32Array;
 }
 
-export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'store-full';
+export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'memory-limit' | 'store-full';
 
 export interface SearchResult {
   readonly complete: boolean;
@@ -217,6 +217,8 @@ export class Engine {
   private readonly succState: Uint8Array;
   private readonly owns: ((w: Uint32Array) => boolean) | undefined;
   private readonly foreign: ((w: Uint32Array) => void) | undefined;
+  private readonly absorbWords: Uint32Array;
+  private readonly absorbState: Uint8Array;
 
   constructor(m: Model, opts: EngineOptions) {
     this.m = m;
@@ -253,6 +255,8 @@ export class Engine {
     this.succState = new Uint8Array(A * L.size);
     this.owns = opts.owns;
     this.foreign = opts.foreign;
+    this.absorbWords = new Uint32Array(this.store.words);
+    this.absorbState = new Uint8Array(L.size);
   }
 
   private record(inv: Invariant, v: Violation): void {
@@ -307,16 +311,22 @@ export class Engine {
   /** Successors handed over by other engines (packed, `count` of them), reached at the next depth. */
   absorb(buf: Uint32Array, count: number): void {
     const W = this.store.words;
-    const w = this.nextWords;
+    // Its own scratch: absorb runs between two states of an expansion.
+    const w = this.absorbWords;
+    const s = this.absorbState;
     const L = this.m.layout;
+    const store = this.store;
+    const upcoming = this.upcoming;
+    const depth = this.depth + 1;
+    const unpack = this.orbit !== undefined || this.stateChecks.length > 0;
     for (let k = 0; k < count; k++) {
-      for (let i = 0; i < W; i++) w[i] = buf[k * W + i];
-      if (this.store.insert(w, this.depth + 1)) {
-        this.upcoming.push(this.store.a, this.store.b);
-        if (this.orbit !== undefined || this.stateChecks.length > 0) {
-          L.unpack(w, 0, this.succ);
-          if (this.orbit !== undefined) this.represented += this.orbit(this.succ);
-          if (this.stateChecks.length > 0) this.checkState(this.succ, this.depth + 1);
+      if (store.insertAt(buf, k * W, depth)) {
+        upcoming.push(store.a, store.b);
+        if (unpack) {
+          for (let i = 0; i < W; i++) w[i] = buf[k * W + i];
+          L.unpack(w, 0, s);
+          if (this.orbit !== undefined) this.represented += this.orbit(s);
+          if (this.stateChecks.length > 0) this.checkState(s, this.depth + 1);
         }
       }
     }
@@ -582,10 +592,35 @@ export class Engine {
     return this.store.bytes() + Math.max(this.queueBytes, this.level.bytes() + this.upcoming.bytes());
   }
 
+  /** How many times larger the level about to be expanded is than the one just expanded. */
+  frontierGrowth(): number {
+    return this.level.length > 0 ? this.upcoming.length / this.level.length : 1;
+  }
+
+  /**
+   * Bytes the search would hold after expanding the next level, if the
+   * frontier grows by the same factor again: the visited set grows by
+   * its present bytes per state for each new state, the queues hold both
+   * levels. An estimate, made between levels so a search that would not
+   * fit stops before it allocates.
+   */
+  nextLevelBytes(): number {
+    const count = this.store.count;
+    if (count === 0) return this.bytes();
+    const g = this.frontierGrowth();
+    const fresh = this.upcoming.length * Math.max(g, 1);
+    const perState = this.store.bytes() / count;
+    return this.store.bytes() + fresh * perState + (this.upcoming.length + fresh) * 8;
+  }
+
   /** Whether symmetry reduction is on (so `represented` means something). */
   canonActive(): boolean {
     return this.orbit !== undefined;
   }
+}
+
+function mib(bytes: number): string {
+  return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 }
 
 export function explore(m: Model, opts: ExploreOptions): SearchResult {
@@ -594,6 +629,7 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
   e.maxStates = opts.maxStates ?? Infinity;
   const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
   const progressMs = opts.progressMs ?? 1000;
+  const limit = opts.memoryLimit ?? Infinity;
   const t0 = performance.now();
   let lastProgress = t0;
   let stoppedBy: StopReason = 'exhausted';
@@ -630,11 +666,19 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
         stoppedBy = 'all-violated';
         break;
       }
+      const need = e.nextLevelBytes();
+      if (need > limit) {
+        // Stop between levels, before the tables grow past the limit, rather than fail inside one.
+        stoppedBy = 'memory-limit';
+        note = `the next level would take the search to about ${mib(need)} MiB (the frontier grew ×${e.frontierGrowth().toFixed(2)} over the last level), past the memory limit of ${mib(limit)} MiB`;
+        break;
+      }
       if (!e.advance()) break;
+      e.store.reserve = e.level.bytes();
     }
   } catch (err) {
     if (!(err instanceof StoreFull)) throw err;
-    stoppedBy = 'store-full';
+    stoppedBy = err.reason === 'memory-limit' ? 'memory-limit' : 'store-full';
     note = err.message;
   }
   let depth = e.depth;

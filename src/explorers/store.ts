@@ -27,7 +27,12 @@ const EMPTY = 0;
 const MAX_SLOT_BITS = 31;
 
 /** The store ran out of key space or memory: the search stops, its verdicts are unknown. */
-export class StoreFull extends Error {}
+export class StoreFull extends Error {
+  /** `memory-limit`: a growth would pass the caller's byte limit; `capacity`: a table's own bound. */
+  constructor(message: string, readonly reason: 'memory-limit' | 'capacity' = 'capacity') {
+    super(message);
+  }
+}
 
 function hashPair(a: number, b: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
@@ -225,6 +230,8 @@ export class StateStore {
   private readonly nodes: readonly Node[];
   /** Intern both segments of w; the ids land in `a` and `b`. Generated per shape. */
   private readonly key: (w: Uint32Array) => void;
+  /** The same for the state at word offset o of a buffer of states. */
+  private readonly keyAt: (w: Uint32Array, o: number) => void;
   /** Words of the state with segment ids (a, b). Generated per shape. */
   readonly decode: (a: number, b: number, w: Uint32Array) => void;
   /** Per partition: the slots (two words each), their number, and how many are used. */
@@ -239,6 +246,8 @@ export class StateStore {
   b = 0;
   /** Bytes the visited set may hold before a growth is refused (StoreFull). */
   limit = Infinity;
+  /** Bytes held elsewhere by the same search (its queues), counted against `limit`. */
+  reserve = 0;
 
   /** `segments` gives the words of each segment (see Layout.segments). */
   constructor(segments: readonly [number, number], slotsPerPartition = 1 << 10) {
@@ -263,6 +272,8 @@ export class StateStore {
     const tables = nodes.map((_, k) => `t${k}`);
     // Generated once per store: straight-line calls, no loop over the tree in the hot path.
     this.key = new Function('store', ...tables, `return function key(w) {\n${key.join('\n')}\n};`)(this, ...nodes.map((n) => n.table));
+    const keyAt = key.map((line) => line.replace(/w\[(\d+)\]/g, 'w[o + $1]'));
+    this.keyAt = new Function('store', ...tables, `return function keyAt(w, o) {\n${keyAt.join('\n')}\n};`)(this, ...nodes.map((n) => n.table));
     this.decode = new Function(...tables, `return function decode(a, b, w) {\n${dec.join('\n')}\n};`)(...nodes.map((n) => n.table));
     this.keys = Array.from({ length: PARTS }, () => new Uint32Array(2 * slotsPerPartition));
     this.sizes = new Float64Array(PARTS).fill(slotsPerPartition);
@@ -281,6 +292,13 @@ export class StateStore {
    */
   insert(w: Uint32Array, depth: number): boolean {
     this.keyOf(w);
+    return this.insertKey(this.a, this.b, depth);
+  }
+
+  /** insert() for the state at word offset o of a buffer of packed states. */
+  insertAt(buf: Uint32Array, o: number, depth: number): boolean {
+    this.keyAt(buf, o);
+    if (this.a >= MAX_SEGMENTS || this.b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
     return this.insertKey(this.a, this.b, depth);
   }
 
@@ -348,7 +366,9 @@ export class StateStore {
     // Double while small (rehashing is cheap and frequent), then grow by half to spare memory.
     const size = oldSize < 1 << 16 ? oldSize * 2 : Math.floor(oldSize * 1.5) + 1;
     if (size > 2 ** 31 - 1) throw new StoreFull('hash table partition full (2^31 slots)');
-    if (this.bytes() + size * 8 > this.limit) throw new StoreFull(`the visited set would pass the memory limit of ${Math.round(this.limit / 2 ** 20)} MiB`);
+    if (this.bytes() + this.reserve + size * 8 > this.limit) {
+      throw new StoreFull(`the visited set would pass the memory limit of ${Math.round(this.limit / 2 ** 20)} MiB`, 'memory-limit');
+    }
     const keys = new Uint32Array(2 * size);
     for (let j = 0; j < oldSize; j++) {
       const hi = old[2 * j + 1];

@@ -131,13 +131,26 @@ function resultLine(r: InvariantResult): string {
   return `  ${v} ${r.invariant}${extra}`;
 }
 
-export function searchLine(r: Pick<CheckReport, 'complete' | 'stoppedBy' | 'states' | 'transitions' | 'depth' | 'seconds' | 'statesPerSecond'>): string {
+export function searchLine(r: Pick<CheckReport, 'complete' | 'stoppedBy' | 'states' | 'transitions' | 'depth' | 'seconds' | 'statesPerSecond'> & { readonly workers?: number }): string {
   const how = r.complete
     ? 'complete'
     : r.stoppedBy === 'all-violated'
       ? 'stopped once every checked invariant was violated'
       : `cut short (${r.stoppedBy})`;
-  return `search: ${how}, ${num(r.states)} states, ${num(r.transitions)} transitions, depth ${r.depth}, ${secs(r.seconds)} s, ${num(r.statesPerSecond)} states/s`;
+  const on = r.workers !== undefined && r.workers > 1 ? ` on ${r.workers} workers` : '';
+  return `search: ${how}, ${num(r.states)} states, ${num(r.transitions)} transitions, depth ${r.depth}, ${secs(r.seconds)} s${on}, ${num(r.statesPerSecond)} states/s`;
+}
+
+/** Which reductions ran, and what symmetry's canonical states stand for. */
+export function reductionLine(r: Pick<CheckReport, 'reduce' | 'represented' | 'symmetryFactor' | 'states'>): string {
+  const used = [...(r.reduce.symmetry ? ['symmetry'] : []), ...(r.reduce.por ? ['partial-order'] : [])];
+  if (used.length === 0) return 'reductions: none (every interleaving stored)';
+  const parts = [`reductions: ${used.join(' + ')}`];
+  if (r.represented !== undefined && r.symmetryFactor !== undefined) {
+    parts.push(`${num(r.states)} canonical states stand for ${num(r.represented)} (×${r.symmetryFactor.toFixed(1)})`);
+  }
+  if (r.reduce.por) parts.push('partial-order: local steps explored alone (--reduce none for the full graph)');
+  return parts.join('; ');
 }
 
 export function formatCheck(r: CheckReport, title: string): string {
@@ -145,6 +158,8 @@ export function formatCheck(r: CheckReport, title: string): string {
   lines.push(`design: ${r.design} - ${title}`);
   lines.push(`bounds: ${describeConfig(r.config)}`);
   lines.push(searchLine(r));
+  lines.push(reductionLine(r));
+  if (r.note !== undefined) lines.push(`  (${r.note})`);
   if (!r.complete && r.stoppedBy !== 'all-violated') {
     lines.push('  (the search was cut short: invariants not violated so far are unknown, not proved)');
   }

@@ -1,0 +1,219 @@
+/**
+ * One worker of a parallel search (see parallel.ts): an Engine that owns
+ * the states hashing to its index. Foreign successors are batched per owner
+ * and posted on the pair's port; the owner takes batches in with
+ * receiveMessageOnPort between two of its own states, and waits on its
+ * arrival word (Atomics) only once its own share of the level is done.
+ */
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { knownInvariants } from '../invariants/index.js';
+import { loadDesignFile } from '../load.js';
+import { findDesign } from '../model/designs/index.js';
+import { buildModel } from '../model/system.js';
+import type { Design } from '../model/types.js';
+import { Engine, type StopReason } from './exhaustive.js';
+import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './parallel.js';
+import { StoreFull } from './store.js';
+
+/** States per batch: big enough that posting is rare, small enough that a level's tail is not held back. */
+const BATCH = 1 << 14;
+/** Slots of the per-peer cache of states already posted (a direct-mapped cache, exact). */
+const SENT = 1 << 16;
+
+const init = workerData as WorkerInit;
+const ctrl = new Int32Array(init.ctrl);
+const stats = new Float64Array(init.stats);
+const me = init.index;
+const n = init.count;
+
+/**
+ * The owner of a packed state, from a mix of its first `words` words (the
+ * first storage segment: in our designs the pages and, where present, the
+ * free lists and vCPUs, the part with the most distinct values), so that
+ * owners share the states evenly.
+ */
+function ownerOf(w: Uint32Array, words: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words; i++) {
+    h = Math.imul(h ^ w[i], 0x01000193);
+    h ^= h >>> 15;
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h ^= h >>> 13;
+  return (h >>> 0) % n;
+}
+
+async function designOf(): Promise<Design> {
+  if (init.design.file === undefined) return findDesign(init.design.id);
+  const all = await loadDesignFile(init.design.file);
+  const d = all.find((x) => x.id === init.design.id);
+  if (d === undefined) throw new Error(`design ${init.design.id} is not in ${init.design.file}`);
+  return d;
+}
+
+function reply(r: WorkerReply): void {
+  parentPort!.postMessage(r);
+}
+
+async function main(): Promise<void> {
+  const design = await designOf();
+  const m = buildModel(design, init.config);
+  const known = knownInvariants(design);
+  const invariants = init.invariants.map((id) => known.find((i) => i.id === id)!);
+  const W = m.layout.words;
+  // Owners by the first segment only: a step that leaves it alone keeps its successor on this worker.
+  const KEYED = m.layout.segments[0];
+  let owner = 0;
+  const sent = Array.from({ length: n }, () => new Uint32Array(SENT * (W + 1)));
+
+  let peers: (MessagePort | null)[] = [];
+  const out: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(BATCH * W));
+  const fill = new Int32Array(n);
+  const post = (dest: number, msg: unknown, transfer: ArrayBuffer[] = []): void => {
+    peers[dest]!.postMessage(msg, transfer);
+    Atomics.add(ctrl, CTRL_ARRIVALS + dest, 1);
+    Atomics.notify(ctrl, CTRL_ARRIVALS + dest);
+  };
+  const flush = (dest: number): void => {
+    if (fill[dest] === 0) return;
+    const buf = out[dest];
+    post(dest, { count: fill[dest], buf }, [buf.buffer as ArrayBuffer]);
+    out[dest] = new Uint32Array(BATCH * W);
+    fill[dest] = 0;
+  };
+
+  const engine = new Engine(m, {
+    invariants,
+    reduce: init.reduce,
+    memoryLimit: init.memoryLimit,
+    owns: (w) => (owner = ownerOf(w, KEYED)) === me,
+    // Always called right after owns() said no, for the same state.
+    foreign: (w) => {
+      const dest = owner;
+      // Skip a state this worker has already posted (it is stored there, or on its way).
+      let h = 0x9e3779b9;
+      for (let i = 0; i < W; i++) h = Math.imul(h ^ w[i], 0x85ebca6b) ^ (h >>> 13);
+      const slot = ((h >>> 0) & (SENT - 1)) * (W + 1);
+      const cache = sent[dest];
+      if (cache[slot + W] === 1) {
+        let same = true;
+        for (let i = 0; i < W; i++) if (cache[slot + i] !== w[i]) same = false;
+        if (same) return;
+      }
+      for (let i = 0; i < W; i++) cache[slot + i] = w[i];
+      cache[slot + W] = 1;
+      out[dest].set(w, fill[dest] * W);
+      if (++fill[dest] === BATCH) flush(dest);
+    },
+  });
+
+  let ends = 0;
+  /** Take in every batch waiting on the ports; count the peers that finished the level. */
+  const drain = (): void => {
+    for (let p = 0; p < n; p++) {
+      const port = peers[p];
+      if (port === null || port === undefined) continue;
+      for (let msg = receiveMessageOnPort(port); msg !== undefined; msg = receiveMessageOnPort(port)) {
+        const x = msg.message as { count?: number; buf?: Uint32Array; end?: true };
+        if (x.end === true) ends++;
+        else engine.absorb(x.buf!, x.count!);
+      }
+    }
+  };
+  const publish = (): void => {
+    stats[me * STATS + STAT_COUNT] = engine.store.count;
+    stats[me * STATS + STAT_TRANSITIONS] = engine.transitions;
+    stats[me * STATS + STAT_QUEUE] = engine.level.length - engine.next + engine.upcoming.length;
+  };
+  let cut = false;
+  const stop = (): boolean => {
+    publish();
+    drain();
+    if (Atomics.load(ctrl, CTRL_STOP) !== 0 || Date.now() >= init.deadline) cut = true;
+    return cut;
+  };
+
+  const reported = new Set<string>();
+  const report = (done: boolean, stoppedBy?: StopReason, note?: string): LevelReport => {
+    publish();
+    const violations = [...engine.violations.values()].filter((v) => !reported.has(v.invariant.id)).map((v) => ({ id: v.invariant.id, message: v.message, depth: v.depth }));
+    for (const v of violations) reported.add(v.id);
+    return {
+      kind: 'level',
+      done,
+      upcoming: engine.upcoming.length,
+      count: engine.store.count,
+      transitions: engine.transitions,
+      nextBytes: engine.nextLevelBytes(),
+      bytes: engine.bytes(),
+      represented: engine.represented,
+      violations,
+      ...(stoppedBy !== undefined ? { stoppedBy } : {}),
+      ...(note !== undefined ? { note } : {}),
+    };
+  };
+
+  /** Expand this worker's share of the level, then exchange until every peer has said it is done. */
+  const level = (advance: boolean): LevelReport => {
+    let stoppedBy: StopReason | undefined;
+    let note: string | undefined;
+    let done = true;
+    try {
+      if (advance) {
+        engine.advance();
+        engine.store.reserve = engine.level.bytes();
+      }
+      done = engine.expandLevel(stop);
+    } catch (e) {
+      if (!(e instanceof StoreFull)) throw e;
+      stoppedBy = e.reason === 'memory-limit' ? 'memory-limit' : 'store-full';
+      note = e.message;
+      done = false;
+    }
+    // Tell every peer this share is done, even when cut short, so none waits for it.
+    for (let p = 0; p < n; p++) {
+      if (p === me) continue;
+      flush(p);
+      post(p, { end: true });
+    }
+    for (;;) {
+      const seen = Atomics.load(ctrl, CTRL_ARRIVALS + me);
+      try {
+        drain();
+      } catch (e) {
+        if (!(e instanceof StoreFull)) throw e;
+        stoppedBy ??= e.reason === 'memory-limit' ? 'memory-limit' : 'store-full';
+        note ??= e.message;
+        done = false;
+      }
+      if (ends >= n - 1) break;
+      Atomics.wait(ctrl, CTRL_ARRIVALS + me, seen, 100);
+    }
+    ends -= n - 1;
+    return report(done && !cut, stoppedBy, note);
+  };
+
+  parentPort!.on('message', (cmd: WorkerCommand) => {
+    try {
+      switch (cmd.kind) {
+        case 'ports':
+          peers = cmd.ports;
+          engine.start();
+          reply(report(true));
+          break;
+        case 'level':
+          reply(level(cmd.advance));
+          break;
+        case 'finish':
+          reply(report(true));
+          break;
+      }
+    } catch (e) {
+      reply({ kind: 'error', message: e instanceof Error ? e.message : String(e), name: e instanceof Error ? e.name : 'Error' });
+    }
+  });
+}
+
+main().catch((e: unknown) => {
+  reply({ kind: 'error', message: e instanceof Error ? e.message : String(e), name: e instanceof Error ? e.name : 'Error' });
+});
