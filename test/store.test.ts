@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { QuadTable, StateStore } from '../src/explorers/store.js';
+import { MAX_DEPTH, MAX_SEGMENTS_A, MAX_SEGMENTS_B, QuadTable, StateStore, StoreFull } from '../src/explorers/store.js';
 
 describe('QuadTable', () => {
   it('gives dense ids in insertion order and finds every pair again across growth', () => {
@@ -71,5 +71,23 @@ describe('StateStore', () => {
     const store = new StateStore([1, 1]);
     store.insert(Uint32Array.from([1, 2]), 0);
     expect(store.depthOf(5, 5)).toBe(-1);
+  });
+
+  it('keeps the largest segment ids and depth a slot holds apart, and refuses a deeper level', () => {
+    const store = new StateStore([1, 1]);
+    const keys: [number, number, number][] = [
+      [MAX_SEGMENTS_A - 1, MAX_SEGMENTS_B - 1, MAX_DEPTH],
+      [MAX_SEGMENTS_A - 1, 0, 0],
+      [0, MAX_SEGMENTS_B - 1, 1],
+      [1 << 26, 1 << 24, 2048],
+      [(1 << 26) + 5, 31, 7],
+      [5, 32, 3],
+    ];
+    for (const [a, b, d] of keys) expect(store.insertKey(a, b, d)).toBe(true);
+    for (const [a, b, d] of keys) expect(store.depthOf(a, b)).toBe(d);
+    const seen: [number, number, number][] = [];
+    store.forEach((a, b, d) => seen.push([a, b, d]));
+    expect(seen.sort()).toEqual([...keys].sort());
+    expect(() => store.insertKey(9, 9, MAX_DEPTH + 1)).toThrow(StoreFull);
   });
 });

@@ -1,22 +1,37 @@
 /**
- * `npm run bench`: throughput and memory of the exhaustive explorer on
- * configurations from small to the largest that finishes in about a minute,
- * against the naive baseline on the configurations it can finish, on the
- * same machine in the same run. Each cell is the median of several runs.
- * Prints a Markdown table for docs/benchmarks.md.
+ * `npm run bench`: speed and memory, measured in one run on one machine.
  *
- *   npm run bench                 all rows, 3 runs each
- *   npm run bench -- --quick      small rows only, 1 run each
+ * Two sections, each printed as Markdown for docs/benchmarks.md:
+ *  - core: the exhaustive explorer on d5-page-reporting from small bounds to
+ *    the largest that finishes in about half a minute, against the naive
+ *    baseline (src/bench/naive.ts) where that finishes;
+ *  - spin: the reference model (`spin-reference`, the same transition system
+ *    as bench/page_reporting.pml) with reductions off on one and two worker
+ *    threads and with the design's reductions, against SPIN run by this
+ *    script when `spin` and `gcc` are installed.
+ * Each cell is the median of several runs; state counts must agree between
+ * the checkers and across runs, or the script fails.
+ *
+ *   npm run bench                      both sections, 3 runs per cell
+ *   npm run bench -- --quick           small rows only, 1 run each
+ *   npm run bench -- --section spin    one section (core | spin)
+ *   npm run bench -- --large           also (3,7,3) and (5,6,3), 1 run each
+ *   npm run bench -- --runs 5          runs per cell
  */
 import os from 'node:os';
-import { explore } from '../explorers/exhaustive.js';
+import { defaultMemoryLimit } from '../check.js';
+import { explore, NO_REDUCTIONS, type Reductions } from '../explorers/exhaustive.js';
+import { exploreParallel } from '../explorers/parallel.js';
 import { invariantsFor } from '../invariants/index.js';
 import { describeConfig, type Config } from '../model/config.js';
 import { findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import { naiveExplore } from './naive.js';
+import { runSpin, spinUnavailable, spinVersion, type SpinConfig } from './spin.js';
 
-interface Row {
+const gc = (globalThis as { gc?: () => void }).gc;
+
+interface CoreRow {
   readonly design: string;
   readonly config: Partial<Config>;
   /** Run the naive baseline too (only where it finishes in reasonable time). */
@@ -24,7 +39,7 @@ interface Row {
   readonly quick: boolean;
 }
 
-const ROWS: readonly Row[] = [
+const CORE_ROWS: readonly CoreRow[] = [
   { design: 'd5-page-reporting', config: { cpus: 2, pages: 4 }, baseline: true, quick: true },
   { design: 'd5-page-reporting', config: { cpus: 3, pages: 4 }, baseline: true, quick: false },
   { design: 'd5-page-reporting', config: {}, baseline: false, quick: true },
@@ -32,48 +47,111 @@ const ROWS: readonly Row[] = [
   { design: 'd5-page-reporting', config: { cpus: 2, pages: 16, maxOrder: 3, reportOrder: 2 }, baseline: false, quick: false },
 ];
 
-function median(xs: number[]): number {
+interface SpinRow {
+  readonly config: SpinConfig;
+  /** pan's first depth bound (raised tenfold while too small), as in RESULTS.md. */
+  readonly spinDepth: number;
+  /** SPIN runs here (false where it cannot finish in 20 GB). */
+  readonly spin: boolean;
+  readonly quick: boolean;
+  readonly large: boolean;
+}
+
+const SPIN_ROWS: readonly SpinRow[] = [
+  { config: { cpus: 3, pages: 5, capacity: 3 }, spinDepth: 1_000_000, spin: true, quick: true, large: false },
+  { config: { cpus: 4, pages: 5, capacity: 3 }, spinDepth: 10_000_000, spin: true, quick: false, large: false },
+  { config: { cpus: 3, pages: 6, capacity: 3 }, spinDepth: 10_000_000, spin: true, quick: false, large: false },
+  { config: { cpus: 3, pages: 7, capacity: 3 }, spinDepth: 100_000_000, spin: true, quick: false, large: true },
+  { config: { cpus: 5, pages: 6, capacity: 3 }, spinDepth: 100_000_000, spin: false, quick: false, large: true },
+];
+
+/** SPIN's memory bound, as in the peer's runs. */
+const SPIN_MEMLIM_MB = 20480;
+
+interface Args {
+  readonly quick: boolean;
+  readonly large: boolean;
+  readonly runs: number;
+  readonly sections: readonly ('core' | 'spin')[];
+}
+
+class BadArgs extends Error {}
+
+function parseArgs(argv: readonly string[]): Args {
+  let quick = false;
+  let large = false;
+  let runs: number | undefined;
+  let sections: ('core' | 'spin')[] = ['core', 'spin'];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') quick = true;
+    else if (a === '--large') large = true;
+    else if (a === '--runs') {
+      const v = Number(argv[++i]);
+      if (!Number.isInteger(v) || v < 1) throw new BadArgs(`bench: --runs takes a whole number >= 1, got '${argv[i] ?? ''}'`);
+      runs = v;
+    } else if (a === '--section') {
+      const v = argv[++i];
+      if (v !== 'core' && v !== 'spin') throw new BadArgs(`bench: --section '${v ?? ''}': accepted core, spin`);
+      sections = [v];
+    } else throw new BadArgs(`bench: unknown option '${a}': accepted --quick, --large, --runs N, --section core|spin`);
+  }
+  return { quick, large, runs: runs ?? (quick ? 1 : 3), sections };
+}
+
+function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-function main(): void {
-  const quick = process.argv.includes('--quick');
-  const runs = quick ? 1 : 3;
+function secs(n: number): string {
+  return n < 10 ? n.toFixed(2) : n.toFixed(1);
+}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function machine(): string {
+  return `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}`;
+}
+
+function coreSection(args: Args, command: string): string[] {
   const lines: string[] = [];
-  lines.push(`Machine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; ${new Date().toISOString().slice(0, 10)}.`);
-  lines.push(`Command: \`npm run bench${quick ? ' -- --quick' : ''}\` (median of ${runs} run${runs === 1 ? '' : 's'} per cell, one core, all invariants checked).`);
+  lines.push(`Machine: ${machine()}.`);
+  lines.push(`Command: \`${command}\` (median of ${args.runs} run${args.runs === 1 ? '' : 's'} per cell, one core, all invariants checked).`);
   lines.push('');
   lines.push('| design | bounds | states | transitions | hintcheck s | states/s | bytes/state | baseline s | baseline states/s | baseline bytes/state | speed-up |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const row of ROWS) {
-    if (quick && !row.quick) continue;
+  for (const row of CORE_ROWS) {
+    if (args.quick && !row.quick) continue;
     const d = findDesign(row.design);
     const cfg = resolveConfig(d, row.config);
     const invs = invariantsFor(d, cfg);
-    const secs: number[] = [];
+    const times: number[] = [];
     let states = 0;
     let transitions = 0;
     let bytes = 0;
-    for (let k = 0; k < runs; k++) {
-      const m = buildModel(d, cfg);
-      const r = explore(m, { invariants: invs });
+    for (let k = 0; k < args.runs; k++) {
+      gc?.();
+      const r = explore(buildModel(d, cfg), { invariants: invs });
       if (!r.complete && r.stoppedBy !== 'all-violated') throw new Error(`bench: ${row.design} did not finish (${r.stoppedBy})`);
-      secs.push(r.seconds);
+      times.push(r.seconds);
       states = r.states;
       transitions = r.transitions;
       bytes = r.bytes / r.states;
     }
-    const s = median(secs);
+    const s = median(times);
     let base = '| - | - | - | - |';
     if (row.baseline) {
       const bs: number[] = [];
       let bb = 0;
-      for (let k = 0; k < runs; k++) {
+      for (let k = 0; k < args.runs; k++) {
+        gc?.();
         const b = naiveExplore(buildModel(d, cfg));
         if (b.states !== states || b.transitions !== transitions) {
           throw new Error(`bench: baseline disagrees on ${row.design}: ${b.states}/${b.transitions} vs ${states}/${transitions}`);
@@ -85,9 +163,133 @@ function main(): void {
       base = `| ${b.toFixed(2)} | ${fmt(states / b)} | ${fmt(bb)} | ${(b / s).toFixed(1)}x |`;
     }
     lines.push(`| ${row.design} | ${describeConfig(cfg)} | ${fmt(states)} | ${fmt(transitions)} | ${s.toFixed(2)} | ${fmt(states / s)} | ${bytes.toFixed(1)} ${base}`);
-    process.stderr.write(`${lines[lines.length - 1]}\n`);
+    say(lines[lines.length - 1]);
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  return lines;
 }
 
-main();
+interface Measured {
+  readonly states: number;
+  readonly seconds: number;
+  readonly bytesPerState: number;
+  /** With symmetry: the concrete states the canonical ones stand for. */
+  readonly represented?: number;
+}
+
+function checkSame(what: string, a: number, b: number): void {
+  if (a !== b) throw new Error(`bench: ${what}: ${fmt(a)} states, expected ${fmt(b)}`);
+}
+
+/** One engine on one core, as `check --workers 1`. */
+function hintcheckOne(config: SpinConfig, reduce: Reductions, runs: number): Measured {
+  const d = findDesign('spin-reference');
+  const cfg = resolveConfig(d, { ...config });
+  const invs = invariantsFor(d, cfg);
+  const times: number[] = [];
+  let last: Measured | undefined;
+  for (let k = 0; k < runs; k++) {
+    gc?.();
+    const r = explore(buildModel(d, cfg), { invariants: invs, reduce, memoryLimit: defaultMemoryLimit() });
+    if (!r.complete) throw new Error(`bench: spin-reference ${describeConfig(cfg)} did not finish (${r.stoppedBy})`);
+    if (r.violations.size > 0) throw new Error(`bench: spin-reference ${describeConfig(cfg)} violates ${[...r.violations.keys()].join(', ')}`);
+    if (last !== undefined) checkSame('hintcheck runs disagree', r.states, last.states);
+    times.push(r.seconds);
+    last = { states: r.states, seconds: 0, bytesPerState: r.bytes / r.states, ...(r.represented !== undefined ? { represented: r.represented } : {}) };
+  }
+  return { ...last!, seconds: median(times) };
+}
+
+async function hintcheckParallel(config: SpinConfig, workers: number, runs: number): Promise<Measured> {
+  const d = findDesign('spin-reference');
+  const cfg = resolveConfig(d, { ...config });
+  const invs = invariantsFor(d, cfg).map((i) => i.id);
+  const times: number[] = [];
+  let states = -1;
+  let bytes = 0;
+  for (let k = 0; k < runs; k++) {
+    gc?.();
+    const r = await exploreParallel({ design: { id: 'spin-reference' }, config: cfg, invariants: invs, reduce: NO_REDUCTIONS, workers, memoryLimit: defaultMemoryLimit() });
+    if (!r.complete) throw new Error(`bench: spin-reference ${describeConfig(cfg)} on ${workers} workers did not finish (${r.stoppedBy})`);
+    if (r.violations.size > 0) throw new Error(`bench: spin-reference ${describeConfig(cfg)} on ${workers} workers violates ${[...r.violations.keys()].join(', ')}`);
+    if (states >= 0) checkSame('parallel runs disagree', r.states, states);
+    states = r.states;
+    bytes = r.bytes / r.states;
+    times.push(r.seconds);
+  }
+  return { states, seconds: median(times), bytesPerState: bytes };
+}
+
+function label(c: SpinConfig): string {
+  return `(${c.cpus},${c.pages},${c.capacity})`;
+}
+
+async function spinSection(args: Args, command: string): Promise<string[]> {
+  const lines: string[] = [];
+  const missing = spinUnavailable();
+  lines.push(`Machine: ${machine()}; ${missing === undefined ? `SPIN ${spinVersion()}, pan built with \`gcc -O2 -DSAFETY -DMEMLIM=${SPIN_MEMLIM_MB}\`` : `SPIN not run: ${missing}`}.`);
+  lines.push(`Command: \`${command}\` (median of ${args.runs} run${args.runs === 1 ? '' : 's'} per cell; rows marked 1 run are single runs).`);
+  lines.push('');
+  lines.push('| config | checker | states | seconds | states/s | bytes/state | vs SPIN |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|');
+  for (const row of SPIN_ROWS) {
+    if (args.quick && !row.quick) continue;
+    if (row.large && !args.large) continue;
+    const runs = row.large ? 1 : args.runs;
+    const c = row.config;
+    const one = runs === 1 && args.runs !== 1 ? ' (1 run)' : '';
+    const emit = (line: string): void => {
+      lines.push(line);
+      say(line);
+    };
+    let spin: { states: number; seconds: number; rate: number } | undefined;
+    if (missing === undefined && row.spin) {
+      const rs = runSpin(c, runs, SPIN_MEMLIM_MB, row.spinDepth);
+      for (const r of rs) {
+        checkSame(`SPIN on ${label(c)} disagrees with itself`, r.states, rs[0].states);
+        if (r.errors !== 0) throw new Error(`bench: SPIN reports ${r.errors} errors on ${label(c)}`);
+      }
+      const s = median(rs.map((r) => r.seconds));
+      spin = { states: rs[0].states, seconds: s, rate: rs[0].states / s };
+      const wall = median(rs.map((r) => r.wallSeconds));
+      emit(`| ${label(c)} | SPIN, pan ${rs[0].flags}${one} | ${fmt(spin.states)} | ${secs(s)} (wall ${secs(wall)}) | ${fmt(spin.rate)} | ${fmt(median(rs.map((r) => r.bytes)) / spin.states)} | 1.00x |`);
+    } else if (missing === undefined) {
+      emit(`| ${label(c)} | SPIN | - | - | - | - | does not finish in ${SPIN_MEMLIM_MB / 1024} GB |`);
+    }
+    const vsRate = (states: number, seconds: number): string => (spin === undefined ? '-' : `${(states / seconds / spin.rate).toFixed(2)}x states/s`);
+    const single = hintcheckOne(c, NO_REDUCTIONS, runs);
+    if (spin !== undefined) checkSame(`hintcheck on ${label(c)} disagrees with SPIN`, single.states, spin.states);
+    emit(`| ${label(c)} | hintcheck, reductions off, 1 worker${one} | ${fmt(single.states)} | ${secs(single.seconds)} | ${fmt(single.states / single.seconds)} | ${single.bytesPerState.toFixed(1)} | ${vsRate(single.states, single.seconds)} |`);
+    const two = await hintcheckParallel(c, 2, runs);
+    checkSame(`2 workers on ${label(c)} disagree with 1`, two.states, single.states);
+    const speedup = `${(single.seconds / two.seconds).toFixed(2)}x of 1 worker`;
+    emit(`| ${label(c)} | hintcheck, reductions off, 2 workers${one} | ${fmt(two.states)} | ${secs(two.seconds)} | ${fmt(two.states / two.seconds)} | ${two.bytesPerState.toFixed(1)} | ${spin === undefined ? speedup : `${vsRate(two.states, two.seconds)}; ${speedup}`} |`);
+    const sym = hintcheckOne(c, { symmetry: true, por: false }, runs);
+    // Without POR the canonical states stand for exactly the unreduced ones.
+    checkSame(`symmetry-reduced run on ${label(c)} stands for a different number of states`, sym.represented ?? -1, single.states);
+    const sooner = (s: number): string => (spin === undefined ? '-' : `${(spin.seconds / s).toFixed(0)}x sooner`);
+    emit(`| ${label(c)} | hintcheck, symmetry, 1 worker${one} | ${fmt(sym.states)} canonical (${(single.states / sym.states).toFixed(1)}x fewer) | ${secs(sym.seconds)} | - | ${sym.bytesPerState.toFixed(1)} | ${sooner(sym.seconds)} |`);
+    const all = hintcheckOne(c, { symmetry: true, por: true }, runs);
+    emit(`| ${label(c)} | hintcheck, symmetry + POR (default), 1 worker${one} | ${fmt(all.states)} canonical (${(single.states / all.states).toFixed(1)}x fewer) | ${secs(all.seconds)} | - | ${all.bytesPerState.toFixed(1)} | ${sooner(all.seconds)} |`);
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof BadArgs) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+  const out: string[] = [];
+  if (args.sections.includes('core')) out.push('### Exhaustive explorer, one core, against the naive baseline', '', ...coreSection(args, command), '');
+  if (args.sections.includes('spin')) out.push('### The reference model against SPIN', '', ...(await spinSection(args, command)), '');
+  process.stdout.write(out.join('\n'));
+}
+
+await main();

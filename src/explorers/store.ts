@@ -10,11 +10,11 @@
  * combine into millions of states, and the segment tables stay small.
  *
  * The pairs themselves live inline in an open-addressing table, 8 bytes a
- * slot: 24 bits per segment id and 16 bits for the BFS depth at which the
- * state was first reached. The table is split into 64 partitions by hash,
+ * slot: 27 and 25 bits for the segment ids and 12 bits for the BFS depth at
+ * which the state was first reached. The table is split into 64 partitions by hash,
  * each growing on its own, so a growth copies 1/64 of the table, never
- * doubles the memory for a moment, and keeps every partition between 1/2 and
- * 4/5 full. A lookup is one random memory access; no parent links or state
+ * doubles the memory for a moment, and keeps every large partition between
+ * 0.68 and 0.85 full. A lookup is one random memory access; no parent links or state
  * ids are kept: the depth is enough to rebuild a shortest path by
  * re-expanding the states one level up. Nothing is hashed away, so a search
  * that ends says `holds` exactly.
@@ -214,16 +214,28 @@ function home(h: number, size: number): number {
   return Math.floor(((h >>> 16) * size + Math.floor(((h & 0xffff) * size) / 65536)) / 65536);
 }
 
-/** Segment ids must fit the 24 bits a key gives each. */
-export const MAX_SEGMENTS = 1 << 24;
-/** Depth is kept in 16 bits (+1, so that 0 marks an empty slot). */
-export const MAX_DEPTH = 0xfffe;
+/**
+ * A slot is two words: the first segment's id in 27 bits and the second's
+ * in 25 (the first, pages with vCPUs, is the more varied one in every
+ * design), then the depth in 12 bits, +1 so that 0 marks an empty slot.
+ * BFS levels of our designs number tens, not thousands.
+ */
+const A_BITS = 27;
+const B_BITS = 25;
+const A_MASK = (1 << A_BITS) - 1;
+/** Bits of b kept in the first word, above a; the rest go to the second word. */
+const LO_B_BITS = 32 - A_BITS;
+const HI_B_BITS = B_BITS - LO_B_BITS;
+const HI_B_MASK = (1 << HI_B_BITS) - 1;
+export const MAX_SEGMENTS_A = 2 ** A_BITS;
+export const MAX_SEGMENTS_B = 2 ** B_BITS;
+export const MAX_DEPTH = 2 ** (32 - HI_B_BITS) - 2;
 
 /** The visited set's partitions: selected by the top bits of a key's hash. */
 const PART_BITS = 6;
 const PARTS = 1 << PART_BITS;
-/** A partition grows when it is 4/5 full. */
-const MAX_LOAD = 0.8;
+/** A partition grows when it is 85% full (linear probing, 8 slots a cache line). */
+const MAX_LOAD = 0.85;
 
 export class StateStore {
   readonly words: number;
@@ -283,7 +295,7 @@ export class StateStore {
   /** Intern both segments of w; their ids land in `a` and `b`. */
   keyOf(w: Uint32Array): void {
     this.key(w);
-    if (this.a >= MAX_SEGMENTS || this.b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
+    this.checkIds();
   }
 
   /**
@@ -298,14 +310,19 @@ export class StateStore {
   /** insert() for the state at word offset o of a buffer of packed states. */
   insertAt(buf: Uint32Array, o: number, depth: number): boolean {
     this.keyAt(buf, o);
-    if (this.a >= MAX_SEGMENTS || this.b >= MAX_SEGMENTS) throw new StoreFull(`more than ${MAX_SEGMENTS} distinct state segments`);
+    this.checkIds();
     return this.insertKey(this.a, this.b, depth);
+  }
+
+  private checkIds(): void {
+    if (this.a >= MAX_SEGMENTS_A) throw new StoreFull(`more than ${MAX_SEGMENTS_A} distinct values of the first state segment`);
+    if (this.b >= MAX_SEGMENTS_B) throw new StoreFull(`more than ${MAX_SEGMENTS_B} distinct values of the second state segment`);
   }
 
   /** Insert the state with segment ids (a, b) first reached at `depth`; whether it is new. */
   insertKey(a: number, b: number, depth: number): boolean {
-    const lo = (a | ((b & 0xff) << 24)) >>> 0;
-    const hiKey = b >>> 8;
+    const lo = (a | (b << A_BITS)) >>> 0;
+    const hiKey = b >>> LO_B_BITS;
     const h = hashPair(a, b);
     const part = h >>> (32 - PART_BITS);
     const keys = this.keys[part];
@@ -314,7 +331,7 @@ export class StateStore {
     for (;;) {
       const hi = keys[2 * i + 1];
       if (hi === 0) break;
-      if (keys[2 * i] === lo && (hi & 0xffff) === hiKey) {
+      if (keys[2 * i] === lo && (hi & HI_B_MASK) === hiKey) {
         this.fresh = false;
         return false;
       }
@@ -322,7 +339,7 @@ export class StateStore {
     }
     if (depth > MAX_DEPTH) throw new StoreFull(`search deeper than ${MAX_DEPTH} levels`);
     keys[2 * i] = lo;
-    keys[2 * i + 1] = (hiKey | ((depth + 1) << 16)) >>> 0;
+    keys[2 * i + 1] = (hiKey | ((depth + 1) << HI_B_BITS)) >>> 0;
     this.count++;
     this.fresh = true;
     if (++this.used[part] > size * MAX_LOAD) this.grow(part);
@@ -331,8 +348,8 @@ export class StateStore {
 
   /** Depth at which the state with segment ids (a, b) was first reached, or -1. */
   depthOf(a: number, b: number): number {
-    const lo = (a | ((b & 0xff) << 24)) >>> 0;
-    const hiKey = b >>> 8;
+    const lo = (a | (b << A_BITS)) >>> 0;
+    const hiKey = b >>> LO_B_BITS;
     const h = hashPair(a, b);
     const part = h >>> (32 - PART_BITS);
     const keys = this.keys[part];
@@ -341,7 +358,7 @@ export class StateStore {
     for (;;) {
       const hi = keys[2 * i + 1];
       if (hi === 0) return -1;
-      if (keys[2 * i] === lo && (hi & 0xffff) === hiKey) return (hi >>> 16) - 1;
+      if (keys[2 * i] === lo && (hi & HI_B_MASK) === hiKey) return (hi >>> HI_B_BITS) - 1;
       if (++i === size) i = 0;
     }
   }
@@ -355,7 +372,7 @@ export class StateStore {
         const hi = keys[2 * i + 1];
         if (hi === 0) continue;
         const lo = keys[2 * i];
-        fn(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8), (hi >>> 16) - 1);
+        fn(lo & A_MASK, (lo >>> A_BITS) | ((hi & HI_B_MASK) << LO_B_BITS), (hi >>> HI_B_BITS) - 1);
       }
     }
   }
@@ -363,8 +380,9 @@ export class StateStore {
   private grow(part: number): void {
     const old = this.keys[part];
     const oldSize = this.sizes[part];
-    // Double while small (rehashing is cheap and frequent), then grow by half to spare memory.
-    const size = oldSize < 1 << 16 ? oldSize * 2 : Math.floor(oldSize * 1.5) + 1;
+    // Double while small (rehashing is cheap and frequent), then by a quarter,
+    // so that a large table stays between 0.68 and 0.85 full.
+    const size = oldSize < 1 << 12 ? oldSize * 2 : Math.floor(oldSize * 1.25) + 1;
     if (size > 2 ** 31 - 1) throw new StoreFull('hash table partition full (2^31 slots)');
     if (this.bytes() + this.reserve + size * 8 > this.limit) {
       throw new StoreFull(`the visited set would pass the memory limit of ${Math.round(this.limit / 2 ** 20)} MiB`, 'memory-limit');
@@ -374,7 +392,7 @@ export class StateStore {
       const hi = old[2 * j + 1];
       if (hi === 0) continue;
       const lo = old[2 * j];
-      let i = home(hashPair(lo & 0xffffff, (lo >>> 24) | ((hi & 0xffff) << 8)) << PART_BITS >>> 0, size);
+      let i = home(hashPair(lo & A_MASK, (lo >>> A_BITS) | ((hi & HI_B_MASK) << LO_B_BITS)) << PART_BITS >>> 0, size);
       while (keys[2 * i + 1] !== 0) if (++i === size) i = 0;
       keys[2 * i] = lo;
       keys[2 * i + 1] = hi;
