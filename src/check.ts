@@ -12,7 +12,9 @@ import { buildModel, resolveConfig } from './model/system.js';
 import type { Design, Model, State } from './model/types.js';
 import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
 import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/parallel.js';
-import { counterexample, storeParents, type Trace } from './explorers/trace.js';
+import { concretize, counterexample, describePath, pathTo, storeParents, type Trace } from './explorers/trace.js';
+import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
+import { coverageOf, type Coverage } from './coverage.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
 
@@ -25,6 +27,12 @@ export interface InvariantResult {
   readonly message?: string;
   readonly depth?: number;
   readonly trace?: Trace;
+  /** With `minimizePreemptions`: the counterexample's shape before and after. */
+  readonly preemptions?: { readonly from: ScheduleShape; readonly to: ScheduleShape };
+  /** The search never reached the invariant's precondition: a `holds` here proves nothing. */
+  readonly unreached?: boolean;
+  /** With `witness`: a shortest path to a state (or step) meeting the precondition. */
+  readonly witness?: Trace;
 }
 
 export interface CheckReport {
@@ -51,6 +59,7 @@ export interface CheckReport {
   /** Search threads: 1 for one engine, more for a parallel search. */
   readonly workers: number;
   readonly results: readonly InvariantResult[];
+  readonly coverage: Coverage;
 }
 
 /**
@@ -106,6 +115,10 @@ export interface CheckOptions {
   readonly reduce?: ReduceMode;
   /** Stop with `unknown` rather than let the search's tables grow past this many bytes. */
   readonly memoryLimit?: number;
+  /** Reorder each counterexample to the fewest preemptions its length allows. */
+  readonly minimizePreemptions?: boolean;
+  /** Invariants to give a precondition witness for. */
+  readonly witness?: readonly string[];
 }
 
 export function selectInvariants(design: Design, cfg: Config, ids: readonly string[] | undefined): Invariant[] {
@@ -191,8 +204,66 @@ export function check(design: Design, opts: CheckOptions = {}): CheckReport {
     reduce: r.reduce,
     ...(r.represented !== undefined ? { represented: r.represented, symmetryFactor: r.represented / r.states } : {}),
     workers: 1,
-    results: verdicts(m, invs, shortest(m, invs, r), opts.traces ?? true),
+    ...finish(m, invs, verdicts(m, invs, shortest(m, invs, r), opts.traces ?? true), r.fired, r.reachedDepth, opts, (k) => witnessTrace(m, r, k, invs[k])),
   };
+}
+
+/**
+ * What every exhaustive check adds to its verdicts: coverage, `unreached`
+ * beside verdicts whose precondition never held, witnesses on request, and
+ * counterexamples reordered to fewer preemptions on request.
+ */
+function finish(
+  m: Model,
+  invs: readonly Invariant[],
+  results: readonly InvariantResult[],
+  fired: Float64Array,
+  reachedDepth: Float64Array,
+  opts: CheckOptions,
+  witness: ((k: number) => Trace) | undefined,
+): { results: InvariantResult[]; coverage: Coverage } {
+  for (const w of opts.witness ?? []) {
+    if (!invs.some((i) => i.id === w)) throw new UsageError(`--witness ${w}: not an invariant of this check: accepted ${invs.map((i) => i.id).join(', ')}`);
+  }
+  const coverage = coverageOf(m, invs, fired, (k) => (reachedDepth[k] >= 0 ? { depth: reachedDepth[k] } : undefined));
+  const out = results.map((x, k) => {
+    let r: InvariantResult = x;
+    if (x.verdict !== 'violated' && !coverage.invariants[k].reached) r = { ...r, unreached: true };
+    if (opts.witness?.includes(x.invariant) && reachedDepth[k] >= 0 && witness !== undefined) r = { ...r, witness: witness(k) };
+    if (opts.minimizePreemptions && x.trace !== undefined) {
+      const ids = x.trace.steps.map((st) => st.id);
+      const min = minimizePreemptions(m, invs[k], ids).actions;
+      const from = scheduleShape(m, ids);
+      const to = scheduleShape(m, min);
+      r = { ...r, preemptions: { from, to }, ...(to.preemptions < from.preemptions || to.switches < from.switches ? { trace: describePath(m, min) } : {}) };
+    }
+    return r;
+  });
+  return { results: out, coverage };
+}
+
+/** A shortest path to where invariant k's precondition first held, and the step that met it. */
+function witnessTrace(m: Model, r: SearchResult, k: number, inv: Invariant): Trace {
+  const from = r.reachedFrom[k];
+  if (from === undefined) return describePath(m, []);
+  const canon = canonOf(m, r.reduce);
+  const words = new Uint32Array(r.store.words);
+  r.store.decode(from.a, from.b, words);
+  const path = pathTo(storeParents(m, r.store, canon), words, from.depth);
+  const ids = canon === undefined ? path.actions : concretize(m, path.states, canon);
+  let s = m.initial();
+  for (const id of ids) {
+    const n = s.slice();
+    m.actions[id].apply(n);
+    s = n;
+  }
+  const pre = inv.bind(m).reached;
+  for (const a of m.actions) {
+    const n = s.slice();
+    n.fill(0, m.layout.transients);
+    if (a.apply(n) && ((pre?.edge !== undefined && pre.edge(s, n, a)) || (pre?.state !== undefined && pre.state(n)))) return describePath(m, [...ids, a.id]);
+  }
+  throw new Error(`[hintcheck internal bug] no step from the witness path meets the precondition of ${inv.id}`);
 }
 
 /** How long one engine tries before a parallel check starts its workers. */
@@ -219,7 +290,8 @@ export interface ParallelCheckOptions extends CheckOptions {
  */
 export async function checkParallel(design: Design, opts: ParallelCheckOptions = {}): Promise<CheckReport> {
   const workers = opts.workers ?? defaultWorkers();
-  if (workers <= 1 || opts.source === undefined) return check(design, opts);
+  // A witness is rebuilt from one engine's store: witnesses keep the check on one thread.
+  if (workers <= 1 || opts.source === undefined || (opts.witness?.length ?? 0) > 0) return check(design, opts);
   // Most checks finish in a fraction of a second, less than starting the workers takes:
   // one engine tries first, and the workers start afresh only if it has not finished.
   const first = opts.firstTry ?? QUICK_SECONDS;
@@ -277,6 +349,6 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
     reduce: r.reduce,
     ...(r.represented !== undefined ? { represented: r.represented, symmetryFactor: r.represented / r.states } : {}),
     workers: r.workers,
-    results,
+    ...finish(m, invs, results, r.fired, r.reachedDepth, opts, undefined),
   };
 }

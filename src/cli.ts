@@ -10,14 +10,15 @@ import { resolve } from 'node:path';
 import { match } from 'ts-pattern';
 import { checkParallel, REDUCE_MODES, type CheckReport, type ReduceMode } from './check.js';
 import { INVARIANTS } from './invariants/index.js';
-import { HOST_MODES, POISON_MODES, UsageError, describeConfig, type Config } from './model/config.js';
+import { HOST_MODES, POISON_MODES, UsageError, describeConfig } from './model/config.js';
 import { DESIGNS } from './model/designs/index.js';
 import { resolveConfig } from './model/system.js';
 import type { Progress } from './explorers/exhaustive.js';
 import { designPages, stalePages, writePages } from './docs.js';
 import { DesignError, loadDesignFile } from './load.js';
 import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline, type MatrixRow } from './matrix.js';
-import type { Design } from './model/types.js';
+import { configOverrides, parseFlags, pickDesign, type FlagKind, type Io } from './cli-args.js';
+import { explorerOf, RANDOM_FLAGS, runMerge, runRandomCheck, runReplay, writeCheckTraces } from './cli-random.js';
 import { formatCheck, num, secs } from './report/format.js';
 
 const HELP = `hintcheck: a model checker for free page hinting between a Linux guest and its host
@@ -25,6 +26,8 @@ const HELP = `hintcheck: a model checker for free page hinting between a Linux g
 usage:
   hintcheck check --design <id> [options]   explore one design, print a verdict per invariant
   hintcheck matrix [options]                 every design at its declared bounds, against expectations
+  hintcheck replay <file|token>              replay a counterexample step by step on the current model
+  hintcheck merge <report.json...>           combine a swarm's shard reports into one verdict and coverage
   hintcheck list                             designs, host modes and invariants
   hintcheck docs [--check]                   regenerate docs/designs/<id>.md (--check: fail if out of date)
 
@@ -50,6 +53,21 @@ check options:
   --json                 print one JSON object instead of text
   --progress             print progress to stderr even when it is not a terminal
   --design-file <file>   a design of your own (TypeScript or JavaScript; see docs/writing-a-design.md)
+  --trace-out <file>     write each counterexample as a trace file (for hintcheck replay)
+  --minimize preemptions reorder each shortest counterexample to the fewest preemptions
+  --witness <id>         also show a shortest path to where the invariant's precondition holds (repeatable)
+
+  --explorer exhaustive|random|pct|swarm
+                         exhaustive (default) proves; the others walk at random and can only
+                         find violations (their other verdicts are unknown)
+  --runs N               walks (default 1000; a swarm's over all its members)
+  --depth N              steps per walk at most (default 200)
+  --seed N               the run's seed (default 1): same seed, same walks, any --workers
+  --pct-depth D          pct: bug depth, D-1 priority change points (default 3)
+  --members N            swarm: diversified searches (default 16)
+  --shard k/N            swarm: run only shard k (0-based) of N, e.g. one per batch job;
+                         combine the --json reports with hintcheck merge
+  --no-shrink            show random counterexamples as found
 
 matrix options:
   --baseline <file>      also compare state and transition counts with a saved run (exit 1 if any moved)
@@ -58,9 +76,10 @@ matrix options:
   --workers N            worker threads (default: one per core)
   --max-seconds S, --json, --progress
 
-exit codes: 0 all hold (complete search), 1 violation, 2 usage error, 3 incomplete`;
+replay options: --json, --design-file <file>
 
-type FlagKind = 'string' | 'int' | 'number' | 'bytes' | 'bool' | 'list';
+exit codes: 0 all hold (complete search), 1 violation, 2 usage error (replay: the trace no
+longer applies to the model), 3 incomplete (random explorers: no violation found)`;
 
 const CHECK_FLAGS: Record<string, FlagKind> = {
   '--design': 'string',
@@ -81,6 +100,10 @@ const CHECK_FLAGS: Record<string, FlagKind> = {
   '--workers': 'int',
   '--json': 'bool',
   '--progress': 'bool',
+  '--explorer': 'string',
+  '--trace-out': 'string',
+  '--minimize': 'string',
+  ...RANDOM_FLAGS,
 };
 
 const MATRIX_FLAGS: Record<string, FlagKind> = {
@@ -92,75 +115,6 @@ const MATRIX_FLAGS: Record<string, FlagKind> = {
   '--baseline': 'string',
   '--write-baseline': 'string',
 };
-
-type Parsed = Record<string, string | number | boolean | string[]>;
-
-function parseFlags(cmd: string, argv: readonly string[], spec: Record<string, FlagKind>): Parsed {
-  const out: Parsed = {};
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value: string | undefined;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const kind = spec[arg];
-    if (kind === undefined) {
-      throw new UsageError(`${cmd}: unknown option '${arg}': accepted ${Object.keys(spec).join(', ')}`);
-    }
-    if (kind === 'bool') {
-      if (value !== undefined) throw new UsageError(`${cmd}: ${arg} takes no value`);
-      out[arg] = true;
-      continue;
-    }
-    if (value === undefined) {
-      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`${cmd}: ${arg} needs a value`);
-      value = argv[++i];
-    }
-    out[arg] = match(kind)
-      .with('string', () => value!)
-      .with('list', () => [...((out[arg] as string[] | undefined) ?? []), value!])
-      .with('int', () => {
-        if (!/^\d+$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a whole number`);
-        return Number(value);
-      })
-      .with('bytes', () => {
-        const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(value!);
-        if (m === null) throw new UsageError(`${cmd}: ${arg} ${value} is not a size: accepted a number of bytes with K, M, G or T, e.g. 2G`);
-        const unit = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-        return Math.floor(Number(m[1]) * unit);
-      })
-      .with('number', () => {
-        if (!/^\d+(\.\d+)?$/.test(value!)) throw new UsageError(`${cmd}: ${arg} ${value} is not a number of seconds`);
-        return Number(value);
-      })
-      .exhaustive();
-  }
-  return out;
-}
-
-function configOverrides(p: Parsed): Partial<Config> {
-  const o: Record<string, unknown> = {};
-  const map: Record<string, keyof Config> = {
-    '--cpus': 'cpus', '--pages': 'pages', '--max-order': 'maxOrder', '--report-order': 'reportOrder',
-    '--capacity': 'capacity', '--poison': 'poison', '--host': 'host', '--mutant': 'mutant',
-  };
-  for (const [flag, key] of Object.entries(map)) if (p[flag] !== undefined) o[key] = p[flag];
-  if (o.poison !== undefined && !(POISON_MODES as readonly string[]).includes(o.poison as string)) {
-    throw new UsageError(`--poison ${String(o.poison)} is unknown: accepted ${POISON_MODES.join(', ')}`);
-  }
-  if (o.host !== undefined && !(HOST_MODES as readonly string[]).includes(o.host as string)) {
-    throw new UsageError(`--host ${String(o.host)} is unknown: accepted ${HOST_MODES.join(', ')}`);
-  }
-  return o as Partial<Config>;
-}
-
-interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  errIsTty: boolean;
-}
 
 function progressPrinter(io: Io, enabled: boolean, label = ''): ((p: Progress) => void) | undefined {
   if (!enabled) return undefined;
@@ -177,20 +131,6 @@ function exitCode(r: CheckReport): number {
   return 0;
 }
 
-/** The design --design names, among the built-in ones or those of --design-file. */
-async function pickDesign(p: Parsed): Promise<Design> {
-  const file = p['--design-file'] as string | undefined;
-  const pool = file !== undefined ? await loadDesignFile(file) : DESIGNS;
-  const id = p['--design'] as string | undefined;
-  if (id === undefined) {
-    if (file !== undefined && pool.length === 1) return pool[0];
-    throw new UsageError(`check: --design is required: accepted ${pool.map((d) => d.id).join(', ')}`);
-  }
-  const d = pool.find((x) => x.id === id);
-  if (d === undefined) throw new UsageError(`unknown design '${id}'${file !== undefined ? ` in ${file}` : ''}: accepted ${pool.map((x) => x.id).join(', ')}`);
-  return d;
-}
-
 function reduceMode(v: string): ReduceMode {
   const mode = REDUCE_MODES.find((x) => x === v);
   if (mode === undefined) throw new UsageError(`--reduce ${v} is unknown: accepted ${REDUCE_MODES.join(', ')}`);
@@ -199,7 +139,11 @@ function reduceMode(v: string): ReduceMode {
 
 async function runCheck(argv: readonly string[], io: Io): Promise<number> {
   const p = parseFlags('check', argv, CHECK_FLAGS);
+  const explorer = explorerOf(p);
   const design = await pickDesign(p);
+  if (explorer !== 'exhaustive') return runRandomCheck(p, design, explorer, io);
+  const minimize = p['--minimize'] as string | undefined;
+  if (minimize !== undefined && minimize !== 'preemptions') throw new UsageError(`--minimize ${minimize} is unknown: accepted preemptions`);
   const showProgress = Boolean(p['--progress']) || io.errIsTty;
   const file = p['--design-file'] as string | undefined;
   if (p['--workers'] === 0) throw new UsageError('check: --workers 0 is out of range: accepted 1 or more');
@@ -213,8 +157,11 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
     ...(p['--max-memory'] !== undefined ? { memoryLimit: p['--max-memory'] as number } : {}),
     ...(p['--reduce'] !== undefined ? { reduce: reduceMode(p['--reduce'] as string) } : {}),
     ...(showProgress ? { onProgress: progressPrinter(io, true)! } : {}),
+    ...(minimize === 'preemptions' ? { minimizePreemptions: true } : {}),
+    ...(p['--witness'] !== undefined ? { witness: p['--witness'] as string[] } : {}),
   });
   if (showProgress && io.errIsTty) io.err('\r\x1b[K');
+  if (p['--trace-out'] !== undefined) writeCheckTraces(p['--trace-out'] as string, design, report, io);
   if (p['--json']) {
     io.out(JSON.stringify({
       design: report.design,
@@ -240,10 +187,14 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
         ...(r.accepted !== undefined ? { accepted: r.accepted } : {}),
         ...(r.message !== undefined ? { message: r.message } : {}),
         ...(r.depth !== undefined ? { depth: r.depth } : {}),
+        ...(r.preemptions !== undefined ? { preemptions: r.preemptions } : {}),
+        ...(r.unreached ? { unreached: true } : {}),
         ...(r.trace !== undefined
           ? { trace: r.trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, changes: s.changes, summary: s.summary })) }
           : {}),
+        ...(r.witness !== undefined ? { witness: r.witness.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, summary: s.summary })) } : {}),
       })),
+      coverage: report.coverage,
     }, null, 2) + '\n');
   } else {
     io.out(formatCheck(report, design.title) + '\n');
@@ -425,12 +376,14 @@ export async function main(argv: readonly string[], io: Io = {
       .with('list', () => runList(rest, io))
       .with('matrix', () => runMatrixCmd(rest, io))
       .with('docs', () => runDocs(rest, io))
+      .with('replay', () => runReplay(rest, io))
+      .with('merge', () => runMerge(rest, io))
       .with('help', '--help', '-h', undefined, () => {
         io.out(HELP + '\n');
         return cmd === undefined ? 2 : 0;
       })
       .otherwise(() => {
-        throw new UsageError(`unknown command '${cmd}': accepted check, matrix, list, docs, help`);
+        throw new UsageError(`unknown command '${cmd}': accepted check, replay, merge, matrix, list, docs, help`);
       });
   } catch (e) {
     if (e instanceof UsageError || e instanceof DesignError) {

@@ -94,7 +94,7 @@ describe('hintcheck check', () => {
     [['check', '--design', 'd5-page-reporting', '--reduce', 'half'], /--reduce half is unknown: accepted none, symmetry, por, all/],
     [['check', '--design', 'd3c-bitmap', '--reduce', 'symmetry'], /d3c-bitmap declares no symmetry: accepted none/],
     [['check', '--design', 'spin-reference', '--max-memory', 'lots'], /--max-memory lots is not a size: accepted a number of bytes with K, M, G or T/],
-    [['launch'], /unknown command 'launch': accepted check, matrix, list, docs, help/],
+    [['launch'], /unknown command 'launch': accepted check, replay, merge, matrix, list, docs, help/],
   ])('rejects %j with one line and exit code 2', (args, message) => {
     const r = run(...args);
     expect(r.code).toBe(2);

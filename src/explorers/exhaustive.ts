@@ -85,6 +85,10 @@ export interface SearchResult {
   readonly bytes: number;
   readonly violations: ReadonlyMap<string, Violation>;
   readonly store: StateStore;
+  /** Coverage (see Engine.fired, Engine.reachedDepth, Engine.reachedFrom). */
+  readonly fired: Float64Array;
+  readonly reachedDepth: Float64Array;
+  readonly reachedFrom: readonly ({ readonly a: number; readonly b: number; readonly depth: number } | undefined)[];
   /** Why the store stopped the search, when it did. */
   readonly note?: string;
   readonly reduce: Reductions;
@@ -191,6 +195,17 @@ export class Engine {
   queueBytes = 0;
   represented = 0;
   readonly total: number;
+  /** Coverage: per action id, the transitions that took it. */
+  readonly fired: Float64Array;
+  /**
+   * Coverage: per invariant (in the order given), the BFS depth at which its
+   * precondition first held, or -1; and where, to rebuild a witness: the
+   * state one level up and whether the step from it, or the state the step
+   * led to, met it (-1 for the initial state).
+   */
+  readonly reachedDepth: Float64Array;
+  readonly reachedFrom: ({ readonly a: number; readonly b: number; readonly depth: number } | undefined)[];
+  private pending: { readonly k: number; readonly state?: (s: State) => boolean; readonly edge?: (before: State, after: State, a: Action) => boolean }[];
 
   private readonly m: Model;
   private readonly words: Uint32Array;
@@ -243,6 +258,14 @@ export class Engine {
     this.stateChecks = active.filter((a) => a.checks.state !== undefined);
     this.edgeChecks = active.filter((a) => a.checks.edge !== undefined);
     this.total = active.length;
+    this.fired = new Float64Array(m.actions.length);
+    this.reachedDepth = new Float64Array(active.length).fill(-1);
+    this.reachedFrom = active.map(() => undefined);
+    this.pending = [];
+    active.forEach((x, k) => {
+      const r = x.checks.reached;
+      if (r?.state !== undefined || r?.edge !== undefined) this.pending.push({ k, ...(r.state !== undefined ? { state: r.state } : {}), ...(r.edge !== undefined ? { edge: r.edge } : {}) });
+    });
     const sym = opts.reduce.symmetry ? m.design.symmetry?.(m) : undefined;
     this.canon = sym?.canon;
     this.orbit = sym?.orbit;
@@ -292,6 +315,11 @@ export class Engine {
   /** Store the initial state (if this engine owns it). */
   start(): void {
     const init = this.m.initial();
+    this.pending = this.pending.filter((p) => {
+      if (p.state === undefined || !p.state(init)) return true;
+      this.reachedDepth[p.k] = 0;
+      return false;
+    });
     this.canon?.(init);
     this.m.layout.pack(init, this.words, 0);
     if (this.owns !== undefined && !this.owns(this.words)) return;
@@ -429,6 +457,8 @@ export class Engine {
             continue;
           }
           this.transitions++;
+          this.fired[a]++;
+          if (this.pending.length > 0) this.notePreconditions(cur, next, a, pa, pb);
           const bad = L.firstInvalid(next);
           if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
           // Edge invariants read the step's events; most steps raise none.
@@ -455,6 +485,21 @@ export class Engine {
       }
     }
     return true;
+  }
+
+  /** Coverage: the preconditions the step from cur (ids pa, pb) to next meets for the first time. */
+  private notePreconditions(cur: State, next: State, a: number, pa: number, pb: number): void {
+    const act = this.m.actions[a];
+    let hit = false;
+    for (let i = 0; i < this.pending.length; i++) {
+      const p = this.pending[i];
+      if (!((p.edge !== undefined && p.edge(cur, next, act)) || (p.state !== undefined && p.state(next)))) continue;
+      this.reachedDepth[p.k] = this.depth + 1;
+      this.reachedFrom[p.k] = { a: pa, b: pb, depth: this.depth };
+      hit = true;
+    }
+    // The list only shrinks, and only here: the hot loop allocates nothing while it stays the same.
+    if (hit) this.pending = this.pending.filter((p) => this.reachedDepth[p.k] < 0);
   }
 
   /** Run the edge invariants on a step that raised an event; record() drops a violated one from the list. */
@@ -491,6 +536,8 @@ export class Engine {
       return false;
     }
     this.transitions++;
+    this.fired[a]++;
+    if (this.pending.length > 0) this.notePreconditions(cur, next, a, pa, pb);
     const L = m.layout;
     const bad = L.firstInvalid(next);
     if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
@@ -694,6 +741,9 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
     bytes: e.bytes(),
     violations: e.violations,
     store: e.store,
+    fired: e.fired,
+    reachedDepth: e.reachedDepth,
+    reachedFrom: e.reachedFrom,
     reduce,
     ...(note !== undefined ? { note } : {}),
     ...(e.canonActive() ? { represented: e.represented } : {}),

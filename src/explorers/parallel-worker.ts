@@ -148,6 +148,8 @@ async function main(): Promise<void> {
       bytes: engine.bytes(),
       represented: engine.represented,
       violations,
+      fired: Array.from(engine.fired),
+      reached: Array.from(engine.reachedDepth),
       ...(stoppedBy !== undefined ? { stoppedBy } : {}),
       ...(note !== undefined ? { note } : {}),
     };

@@ -56,6 +56,8 @@ export interface ParallelResult {
   readonly represented?: number;
   readonly note?: string;
   readonly workers: number;
+  readonly fired: Float64Array;
+  readonly reachedDepth: Float64Array;
 }
 
 /** Shared control words: [stop, arrivals per worker...]; stats: STATS doubles per worker. */
@@ -97,6 +99,9 @@ export interface LevelReport {
   readonly bytes: number;
   readonly represented: number;
   readonly violations: readonly { readonly id: string; readonly message: string; readonly depth: number }[];
+  /** Coverage so far: transitions per action id, and per invariant the depth its precondition first held (-1: not yet). */
+  readonly fired: readonly number[];
+  readonly reached: readonly number[];
   readonly note?: string;
   readonly stoppedBy?: StopReason;
 }
@@ -178,6 +183,8 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   let transitions = 0;
   let bytes = 0;
   let represented = 0;
+  let fired = new Float64Array(0);
+  let reachedDepth = new Float64Array(0);
   let lastProgress = t0;
   const progressMs = opts.progressMs ?? 1000;
   const sum = (k: number): number => {
@@ -267,6 +274,14 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     transitions = rs.reduce((t, r) => t + r.transitions, 0);
     bytes = rs.reduce((t, r) => t + r.bytes, 0);
     represented = rs.reduce((t, r) => t + r.represented, 0);
+    fired = new Float64Array(rs[0]?.fired.length ?? 0);
+    reachedDepth = new Float64Array(rs[0]?.reached.length ?? 0).fill(-1);
+    for (const r of rs) {
+      r.fired.forEach((x, a) => (fired[a] += x));
+      r.reached.forEach((d, k) => {
+        if (d >= 0 && (reachedDepth[k] < 0 || d < reachedDepth[k])) reachedDepth[k] = d;
+      });
+    }
     for (const r of rs) {
       for (const v of r.violations) {
         const old = violations.get(v.id);
@@ -296,5 +311,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     ...(opts.reduce.symmetry ? { represented } : {}),
     ...(note !== undefined ? { note } : {}),
     workers: n,
+    fired,
+    reachedDepth,
   };
 }

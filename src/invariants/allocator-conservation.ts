@@ -73,9 +73,25 @@ export const allocatorConservation: Invariant = {
   title: 'Every page is in exactly one place; free counts agree with the lists',
   why: 'A hint engine moves pages off and back onto the free lists; a slip loses memory or gives one page to two owners.',
   applies: () => true,
+  precondition: 'a block off the free lists',
   bind: (m) => {
-    const cover = new Uint8Array(m.cfg.pages);
+    const f = m.f;
+    const n = m.cfg.pages;
+    const cover = new Uint8Array(n);
     const listed = new Int32Array(m.cfg.maxOrder + 1);
-    return { state: (s) => conservation(m, s, cover, listed), reads: ['pages', 'freeArea', 'vcpus'] };
+    return {
+      state: (s) => conservation(m, s, cover, listed),
+      reads: ['pages', 'freeArea', 'vcpus'],
+      // Boot puts every page in a free block, where the laws hold by construction: a page can only be lost or handed out twice once some block has left the lists (allocated, isolated, or parked mid-merge).
+      reached: {
+        state: (s) => {
+          for (let p = 0; p < n; p++) {
+            const owner = s[f.owner + p];
+            if (owner !== FREE_HEAD && owner !== FREE_TAIL) return true;
+          }
+          return false;
+        },
+      },
+    };
   },
 };

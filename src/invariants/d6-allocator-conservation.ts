@@ -24,6 +24,7 @@ export const d6AllocatorConservation: Invariant = {
   title: 'Every page is in exactly one place, the driver\'s free_page_list included; free counts agree with the lists',
   why: 'The driver takes blocks from the allocator and the shrinker and DONE give them back; a slip loses memory or gives one page to two owners.',
   applies: () => true,
+  precondition: 'the balloon driver holds a block',
   bind: (m) => {
     const f = m.f;
     const n = m.cfg.pages;
@@ -54,6 +55,13 @@ export const d6AllocatorConservation: Invariant = {
           scratch[f.order + h] = m.cfg.maxOrder;
         }
         return conservation(m, scratch, cover, listed);
+      },
+      // What this check adds to the shared one is the driver as an owner: until it has taken a block off the allocator, nothing can be lost on its free_page_list or freed from there twice.
+      reached: {
+        state: (s) => {
+          for (let h = 0; h < n; h += size) if (s[held + h]) return true;
+          return false;
+        },
       },
     };
   },

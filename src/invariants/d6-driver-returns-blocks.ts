@@ -25,6 +25,7 @@ export const driverReturnsBlocks: Invariant = {
   title: 'Once hinting is over, the balloon driver holds none of the blocks it took',
   why: 'Blocks left on the driver\'s free_page_list after the migration (or after the driver is gone) are guest memory lost until reboot.',
   applies: () => true,
+  precondition: 'the migration over and the driver idle, or the driver removed',
   bind: (m) => {
     const held = m.layout.at('fpl', 'held');
     const unloaded = m.layout.at('balloon', 'unloaded');
@@ -40,6 +41,8 @@ export const driverReturnsBlocks: Invariant = {
         }
         return null;
       },
+      // The check's own antecedent: only where nothing more will make the driver act must its free_page_list be empty.
+      reached: { state: (s) => s[unloaded] !== 0 || (migrationOver(m, s) && driverQuiescent(m, s)) },
     };
   },
 };

@@ -18,6 +18,8 @@
  * write neither reached the destination nor is still marked to be sent, in
  * the migration bitmap or in KVM's dirty log.
  */
+import { MIGRATION_COMPLETED } from '../model/designs/d6-state.js';
+import { IN_USE } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
 export const migratedPagesCurrent: Invariant = {
@@ -27,8 +29,11 @@ export const migratedPagesCurrent: Invariant = {
   title: 'At the switchover the destination holds the latest content of every page a vCPU uses',
   why: 'A hint processed after the sync that picked up a write clears the only record of that write: the destination resumes with stale data in a page the guest is using.',
   applies: () => true,
+  precondition: 'a switchover while a vCPU uses a block',
   bind: (m) => {
     const lost = m.layout.at('migration', 'lost');
+    const phase = m.layout.at('migration', 'phase');
+    const vPhase = m.f.vPhase;
     return {
       state: (s) => {
         const p = s[lost];
@@ -36,6 +41,14 @@ export const migratedPagesCurrent: Invariant = {
         return `the migration completed, but the destination never got the latest write to page ${p - 1}, which a vCPU is using: a hint dropped the only record of that write`;
       },
       reads: ['migration'],
+      // The completion step judges the pages of the blocks vCPUs are using as the guest resumes on the destination: with none in use, it has nothing to compare.
+      reached: {
+        edge: (before, after) => {
+          if (after[phase] !== MIGRATION_COMPLETED || before[phase] === MIGRATION_COMPLETED) return false;
+          for (let c = 0; c < m.cfg.cpus; c++) if (after[vPhase + c] === IN_USE) return true;
+          return false;
+        },
+      },
     };
   },
 };

@@ -26,8 +26,12 @@ export const postcopyPagesArrive: Invariant = {
   title: 'At the switch to postcopy, every page the destination lacks is still to be sent',
   why: 'A page the destination never received and the source will never send stalls the vCPU that touches it until postcopy ends.',
   applies: () => true,
+  precondition: 'a switch to postcopy',
   bind: (m) => {
     const stall = m.layout.at('migration', 'stall');
+    // The step's name, as D6 declares it: nothing in the state tells postcopy_start() from migration_completion().
+    const postcopy = new Uint8Array(m.actions.length);
+    for (const a of m.actions) if (a.name === 'postcopy_start') postcopy[a.id] = 1;
     return {
       state: (s) => {
         const p = s[stall];
@@ -35,6 +39,8 @@ export const postcopyPagesArrive: Invariant = {
         return `postcopy started while page ${p - 1} had never reached the destination and a hint had cleared its bit in the source's bitmap: a fault on it is never served`;
       },
       reads: ['migration'],
+      // The stall is judged only where the migration switches to postcopy; a migration that completes under precopy sends every page it lacks.
+      reached: { edge: (_before, _after, action) => postcopy[action.id] === 1 },
     };
   },
 };

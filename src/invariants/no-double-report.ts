@@ -26,6 +26,7 @@ export const noDoubleReport: Invariant = {
   title: 'No memory is reported that the host already took back (or never backed)',
   why: 'A report of memory the host does not back is an exit and a discard for nothing.',
   applies: () => true,
+  precondition: 'a hint issued',
   bind: (m) => {
     const f = m.f;
     return {
@@ -34,6 +35,8 @@ export const noDoubleReport: Invariant = {
         if (page === 0) return null;
         return `${m.actors[action.actor]} reported page ${page - 1}, which the host does not back: it was given back before, or never touched`;
       },
+      // Only a step that hints can report anything twice (the re-report event is raised by the hint itself).
+      reached: { edge: (_before, after) => after[f.evHintBy] !== 0 || after[f.evRereported] !== 0 },
     };
   },
 };

@@ -13,6 +13,8 @@
  * (isolated, or parked in merge limbo) been put back, the allocation must
  * still have failed.
  */
+import { ISOLATED_HEAD, LIMBO } from '../model/allocator.js';
+import { IDLE } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
 export const noFakeOom: Invariant = {
@@ -22,12 +24,27 @@ export const noFakeOom: Invariant = {
   title: 'No allocation fails only because the hint engine holds free memory',
   why: 'An allocation that fails while free memory is merely being hinted sends a healthy guest into reclaim or the OOM killer.',
   applies: () => true,
+  precondition: 'an allocation fails while the hint engine holds free blocks',
   bind: (m) => {
     const f = m.f;
+    const n = m.cfg.pages;
     return {
       edge: (_before, after, action) => {
         if (after[f.evFakeOom] === 0) return null;
         return `${m.actors[action.actor]}'s allocation of order ${action.args.order} failed while the hint engine held enough free memory to satisfy it`;
+      },
+      // The check's antecedent: a failed allocation (the one vCPU step that leaves it idle) while some block is isolated or parked in merge limbo, the memory the check would put back.
+      reached: {
+        edge: (before, after, action) => {
+          if (after[f.evFakeOom] !== 0) return true;
+          const c = action.actor;
+          if (c >= m.cfg.cpus || before[f.vPhase + c] !== IDLE || after[f.vPhase + c] !== IDLE) return false;
+          for (let p = 0; p < n; p++) {
+            const owner = before[f.owner + p];
+            if (owner === ISOLATED_HEAD || owner === LIMBO) return true;
+          }
+          return false;
+        },
       },
     };
   },

@@ -23,6 +23,7 @@ export const noHintUnderZoneLock: Invariant = {
   title: 'No hint is issued, or waited on, by an actor holding the zone lock',
   why: 'A hint exits to the host and waits; under zone->lock that stalls every allocation and free in the zone, with interrupts off.',
   applies: () => true,
+  precondition: 'a hint issued or served',
   bind: (m) => {
     const f = m.f;
     return {
@@ -35,6 +36,8 @@ export const noHintUnderZoneLock: Invariant = {
         }
         return null;
       },
+      // The lock is judged only on the steps that issue a hint or have the host process one: without either, no one could have hinted under it.
+      reached: { edge: (_before, after) => after[f.evHintBy] !== 0 || after[f.evServed] !== 0 },
     };
   },
 };

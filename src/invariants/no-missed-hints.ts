@@ -11,6 +11,7 @@
  */
 import { FREE_HEAD } from '../model/allocator.js';
 import { BACKED } from '../model/host.js';
+import type { State } from '../model/types.js';
 import { betweenOperations } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
@@ -21,14 +22,18 @@ export const noMissedHints: Invariant = {
   title: 'When all is quiet, every free block of order >= R is given back to the host',
   why: 'A free block the host still backs once hinting has gone quiet is memory the host can never reclaim until something else happens.',
   applies: () => true,
+  precondition: 'a quiescent state with a free block of order >= R',
   bind: (m) => {
     const f = m.f;
     const n = m.cfg.pages;
+    const quiescent = (s: State): boolean => {
+      if (s[f.lock] !== 0) return false;
+      for (let c = 0; c < m.cfg.cpus; c++) if (!betweenOperations(m, s, c)) return false;
+      return m.instance.idle(s);
+    };
     return {
       state: (s) => {
-        if (s[f.lock] !== 0) return null;
-        for (let c = 0; c < m.cfg.cpus; c++) if (!betweenOperations(m, s, c)) return null;
-        if (!m.instance.idle(s)) return null;
+        if (!quiescent(s)) return null;
         for (let p = 0; p < n; p++) {
           if (s[f.owner + p] !== FREE_HEAD || s[f.order + p] < m.cfg.reportOrder) continue;
           const size = 1 << s[f.order + p];
@@ -39,6 +44,14 @@ export const noMissedHints: Invariant = {
           }
         }
         return null;
+      },
+      // The check's own antecedent: only a quiescent state has a free block of order >= R that must be given back.
+      reached: {
+        state: (s) => {
+          if (!quiescent(s)) return false;
+          for (let p = 0; p < n; p++) if (s[f.owner + p] === FREE_HEAD && s[f.order + p] >= m.cfg.reportOrder) return true;
+          return false;
+        },
       },
     };
   },

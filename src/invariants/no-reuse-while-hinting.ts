@@ -23,6 +23,7 @@ export const noReuseWhileHinting: Invariant = {
   title: 'No page is allocated while a hint covering it is in flight',
   why: 'The host may discard a hinted page at any moment until it is done; a page reused before then loses the data written to it.',
   applies: () => true,
+  precondition: 'a vCPU allocates while a hint is in flight',
   bind: (m) => {
     const f = m.f;
     const n = m.cfg.pages;
@@ -38,6 +39,16 @@ export const noReuseWhileHinting: Invariant = {
           }
         }
         return null;
+      },
+      // Reuse happens at an allocation: a vCPU that has just taken a block (zone->lock still held) while some hint is with the host is where a design could have handed out a hinted page.
+      reached: {
+        state: (s) => {
+          let allocating = false;
+          for (let c = 0; c < m.cfg.cpus; c++) if (s[f.vPhase + c] === ALLOC_LOCKED) allocating = true;
+          if (!allocating) return false;
+          for (let p = 0; p < n; p++) if (s[f.inflight + p] !== NOT_INFLIGHT) return true;
+          return false;
+        },
       },
     };
   },

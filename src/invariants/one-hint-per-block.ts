@@ -25,6 +25,7 @@ export const oneHintPerBlock: Invariant = {
   title: 'No 2^R block is hinted again while it stayed free and given back',
   why: 'A hint of a larger merged block that covers a 2 MB block the host already took back costs an exit and a discard for nothing (designs.md §4 row 4).',
   applies: () => true,
+  precondition: 'a hint issued',
   bind: (m) => {
     const f = m.f;
     const size = 1 << m.cfg.reportOrder;
@@ -44,6 +45,8 @@ export const oneHintPerBlock: Invariant = {
         }
         return null;
       },
+      // The check looks only at steps that hint: a block can be hinted again only by a hint.
+      reached: { edge: (_before, after) => after[f.evHintBy] !== 0 },
     };
   },
 };

@@ -16,6 +16,16 @@ export interface Checks {
    * once instead of each state.
    */
   readonly reads?: readonly string[];
+  /**
+   * Coverage: whether a state (or a step) is one the invariant has
+   * something to say about, e.g. a hint in flight for "no reuse while
+   * hinting". A `holds` whose precondition was never reached proves
+   * nothing, and the report says `unreached` beside it.
+   */
+  readonly reached?: {
+    readonly state?: (s: State) => boolean;
+    readonly edge?: (before: State, after: State, action: Action) => boolean;
+  };
 }
 
 export interface Invariant {
@@ -31,5 +41,7 @@ export interface Invariant {
   readonly applies: (cfg: Config) => boolean;
   /** Why it does not apply, when it does not. */
   readonly notApplicable?: string;
+  /** What `Checks.reached` looks for, in a few words (e.g. `a hint in flight`). */
+  readonly precondition?: string;
   readonly bind: (m: Model) => Checks;
 }

@@ -5,9 +5,10 @@
  */
 import { match } from 'ts-pattern';
 import type { CheckReport, InvariantResult, Verdict } from '../check.js';
+import type { Coverage } from '../coverage.js';
 import { describeConfig } from '../model/config.js';
 import type { Change, RowView, StateView, Value } from '../model/layout.js';
-import type { Trace, TraceStep } from '../explorers/trace.js';
+import type { TraceStep } from '../explorers/trace.js';
 
 export function num(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -111,7 +112,7 @@ export function describeChanges(changes: readonly Change[], before: StateView, a
 }
 
 /** Numbered steps, one header line per step and its changes indented below. */
-export function formatTrace(t: Trace): string[] {
+export function formatTrace(t: { readonly steps: readonly Pick<TraceStep, 'step' | 'actor' | 'action' | 'args' | 'kernel' | 'summary'>[] }): string[] {
   const lines: string[] = [];
   const width = Math.max(6, ...t.steps.map((s) => s.actor.length));
   for (const s of t.steps) {
@@ -123,11 +124,14 @@ export function formatTrace(t: Trace): string[] {
   return lines;
 }
 
-function resultLine(r: InvariantResult): string {
+function resultLine(r: InvariantResult, c: Coverage): string {
   const v = verdictWord(r.verdict).padEnd(9);
+  const pre = c.invariants.find((x) => x.invariant === r.invariant)?.precondition ?? 'its precondition';
   const extra = r.verdict === 'violated'
-    ? `  (shortest counterexample: ${r.depth} step${r.depth === 1 ? '' : 's'}${r.accepted !== undefined ? '; accepted by the design' : ''})`
-    : '';
+    ? `  (shortest counterexample: ${r.depth} step${r.depth === 1 ? '' : 's'}${r.preemptions !== undefined ? `, ${r.preemptions.to.preemptions} preemption${r.preemptions.to.preemptions === 1 ? '' : 's'} (from ${r.preemptions.from.preemptions})` : ''}${r.accepted !== undefined ? '; accepted by the design' : ''})`
+    : r.unreached
+      ? `  unreached: ${pre} never happened, so this proves nothing`
+      : '';
   return `  ${v} ${r.invariant}${extra}`;
 }
 
@@ -164,7 +168,9 @@ export function formatCheck(r: CheckReport, title: string): string {
     lines.push('  (the search was cut short: invariants not violated so far are unknown, not proved)');
   }
   lines.push('');
-  for (const x of r.results) lines.push(resultLine(x));
+  for (const x of r.results) lines.push(resultLine(x, r.coverage));
+  lines.push('');
+  lines.push(...coverageLines(r.coverage, 'transitions'));
   for (const x of r.results) {
     if (x.verdict !== 'violated') continue;
     lines.push('');
@@ -172,5 +178,29 @@ export function formatCheck(r: CheckReport, title: string): string {
     if (x.accepted !== undefined) lines.push(`  (accepted by the design: ${x.accepted})`);
     if (x.trace !== undefined) lines.push(...formatTrace(x.trace));
   }
+  for (const x of r.results) {
+    if (x.witness === undefined) continue;
+    const pre = r.coverage.invariants.find((c) => c.invariant === x.invariant)?.precondition ?? '';
+    lines.push('');
+    lines.push(`${x.invariant}: a shortest path to its precondition (${pre})`);
+    lines.push(...formatTrace(x.witness));
+  }
   return lines.join('\n');
 }
+/** Actions by actor kind (vCPUs summed), then what never fired. */
+export function coverageLines(c: Coverage, unit = 'steps'): string[] {
+  const byKind = new Map<string, number>();
+  for (const a of c.actions) {
+    const key = `${a.actor.replace(/\d+$/, '*')} ${a.action}`;
+    byKind.set(key, (byKind.get(key) ?? 0) + a.count);
+  }
+  const fired = c.actions.filter((a) => a.count > 0).length;
+  const lines = [`coverage: ${fired} of ${c.actions.length} actor actions fired (${unit} per action)`];
+  const w = Math.max(...[...byKind.keys()].map((k) => k.length));
+  for (const [k, n] of byKind) lines.push(`  ${k.padEnd(w)}  ${num(n).padStart(12)}`);
+  if (c.neverFired.length > 0) lines.push(`  never fired: ${c.neverFired.join(', ')}`);
+  const unreached = c.invariants.filter((i) => !i.reached);
+  if (unreached.length > 0) lines.push(`  preconditions never reached: ${unreached.map((i) => `${i.invariant} (${i.precondition ?? 'no precondition declared'})`).join('; ')}`);
+  return lines;
+}
+

@@ -6,7 +6,7 @@ import { buildModel, resolveConfig } from '../../src/model/system.js';
 import type { Config } from '../../src/model/config.js';
 
 /**
- * The port of shared/bench/peers/page_reporting.pml: its state and
+ * The port of bench/page_reporting.pml: its state and
  * transition counts must equal SPIN's "states, stored" and "transitions - 1"
  * (ref_enum.py's edges) for every configuration of RESULTS.md that runs in
  * a test's time, and the mutants must fail at SPIN's BFS depths.

@@ -173,6 +173,7 @@ function freeBlocksMarked(v: BitmapVariant): Invariant {
     title: 'When all is quiet, every backed free block of order >= R the bitmap covers has its bit set',
     why: 'The walk only looks at set bits: a free block whose bit is clear is never hinted until it is allocated and freed again.',
     applies: () => true,
+    precondition: 'a quiescent state with a free block of order >= R the bitmap covers',
     bind: (m) => {
       const bits = m.layout.at('bitmap', 'bits');
       const nbits = bitCount(v, m.cfg);
@@ -188,6 +189,14 @@ function freeBlocksMarked(v: BitmapVariant): Invariant {
             return `quiescent, yet the free order-${s[m.f.order + p]} block at page ${p} is backed and its bit ${p >> R} is clear`;
           }
           return null;
+        },
+        // The check's own antecedent: a quiet moment, with the bitmap kept, and a free block of order >= MIN whose bit it reads.
+        reached: {
+          state: (s) => {
+            if (!quiescent(m, s) || (disabler >= 0 && s[disabler] > kept)) return false;
+            for (let p = 0; p < nbits << R; p += 1 << R) if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] >= R) return true;
+            return false;
+          },
         },
       };
     },
@@ -206,6 +215,7 @@ const unhintedBelowThreshold: Invariant = {
   title: 'When all is quiet, fewer than max_pages free blocks of order >= R are still backed',
   why: 'A threshold design may leave up to max_pages - 1 blocks unhinted; more than that is memory the threshold does not explain.',
   applies: () => true,
+  precondition: 'a quiescent state with a free block of order >= R',
   bind: (m) => {
     const R = m.cfg.reportOrder;
     return {
@@ -215,6 +225,14 @@ const unhintedBelowThreshold: Invariant = {
         for (let p = 0; p < m.cfg.pages; p++) if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] >= R && backed(m, s, p)) heads.push(p);
         if (heads.length < m.cfg.capacity) return null;
         return `quiescent, yet ${heads.length} free blocks of order >= ${R} are still backed (pages ${heads.join(', ')}), with max_pages ${m.cfg.capacity}`;
+      },
+      // The check's own antecedent: a quiet moment with at least one free block of order >= MIN it could count.
+      reached: {
+        state: (s) => {
+          if (!quiescent(m, s)) return false;
+          for (let p = 0; p < m.cfg.pages; p++) if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] >= R) return true;
+          return false;
+        },
       },
     };
   },
@@ -235,6 +253,7 @@ const noUseAfterFree: Invariant = {
   title: 'Nothing uses the bitmap or the config after the disable freed them',
   why: 'A write into a freed bitmap corrupts whatever the allocator gave that memory to next; a pass run after the disable dereferences a NULL config.',
   applies: () => true,
+  precondition: 'the disable freed the bitmap',
   bind: (m) => {
     const disabler = m.layout.at('disabler', 'phase');
     const worker = m.layout.at('worker', 'phase');
@@ -249,6 +268,8 @@ const noUseAfterFree: Invariant = {
         if (s[pending]) return 'the hinting work is queued after the disable: it will run with a NULL config and a freed bitmap';
         return null;
       },
+      // Nothing can be used after a free that has not happened: the disabling thread must have freed the bitmap.
+      reached: { state: (s) => s[disabler] === DISABLED },
     };
   },
 };

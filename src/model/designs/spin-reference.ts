@@ -1,5 +1,5 @@
 /**
- * spin-reference: the peer model of shared/bench/peers/page_reporting.pml,
+ * spin-reference: the peer model of bench/page_reporting.pml,
  * step for step, so that hintcheck and SPIN (and ref_enum.py, and Rumur) can
  * be compared on the same transition system. Equal state and transition
  * counts are the proof that the port is faithful.
@@ -405,15 +405,27 @@ const spinI2: Invariant = {
   title: 'No page in the batch is allocated (the reference model\'s I2)',
   why: 'page_reporting.pml\'s I2: the batch is with the host from W_ISOLATE to W_RETURN; a vCPU must not hold one of its pages.',
   applies: () => true,
+  precondition: 'a vCPU allocates while a batch is out',
   bind: (m) => {
     const ps = m.layout.at('pages', 'state');
     const inb = m.layout.at('pages', 'inb');
+    const pc = m.layout.at('cpus', 'pc');
     return {
       state: (s) => {
         for (let k = 0; k < m.cfg.pages; k++) if (s[inb + k] && s[ps + k] < m.cfg.cpus) return `page ${k} is in the batch and allocated to vcpu${s[ps + k]}`;
         return null;
       },
       reads: ['pages'],
+      // A batch page can only be taken by V_ALLOC: a vCPU that has just allocated (A1, the lock still held) while a batch is out is where it could have been.
+      reached: {
+        state: (s) => {
+          let allocating = false;
+          for (let i = 0; i < m.cfg.cpus; i++) if (s[pc + i] === A1) allocating = true;
+          if (!allocating) return false;
+          for (let k = 0; k < m.cfg.pages; k++) if (s[inb + k]) return true;
+          return false;
+        },
+      },
     };
   },
 };
@@ -425,6 +437,7 @@ const spinI4: Invariant = {
   title: 'nr_free counts the free pages and nb the batch (the reference model\'s I4)',
   why: 'page_reporting.pml\'s I4: every page is allocated, free or isolated (by construction), and the counters agree with the pages.',
   applies: () => true,
+  precondition: 'a page off the free list',
   bind: (m) => {
     const L = m.layout;
     const ps = L.at('pages', 'state');
@@ -443,6 +456,13 @@ const spinI4: Invariant = {
         if (batch !== s[nb]) return `nb is ${s[nb]} but ${batch} pages are in the batch`;
         return null;
       },
+      // At boot every page is free, the batch empty and the counters set to match: they can only drift once a page has left the free list.
+      reached: {
+        state: (s) => {
+          for (let k = 0; k < m.cfg.pages; k++) if (s[ps + k] !== m.cfg.cpus) return true;
+          return false;
+        },
+      },
     };
   },
 };
@@ -454,15 +474,26 @@ const spinI5: Invariant = {
   title: 'A page a vCPU frees still holds what it wrote (the reference model\'s I5)',
   why: 'page_reporting.pml\'s I5: a host discard of a page in use would lose the write; the free path sees it.',
   applies: () => true,
+  precondition: 'a vCPU frees (or poisons) a page',
   bind: (m) => {
     const lost = m.layout.at('spin', 'lostWrite');
-    return { edge: (_b, after, a) => (after[lost] ? `${m.actors[a.actor]} freed page ${after[lost] - 1}, which no longer holds its data` : null) };
+    const pc = m.layout.at('cpus', 'pc');
+    return {
+      edge: (_b, after, a) => (after[lost] ? `${m.actors[a.actor]} freed page ${after[lost] - 1}, which no longer holds its data` : null),
+      // The write is judged where the free path reaches the page (V_FREE, or V_POISON with poisoning): a vCPU past that point (F1 or F2) has been judged.
+      reached: {
+        state: (s) => {
+          for (let i = 0; i < m.cfg.cpus; i++) if (s[pc + i] === F1 || s[pc + i] === F2) return true;
+          return false;
+        },
+      },
+    };
   },
 };
 
 export const spinReference: Design = {
   id: 'spin-reference',
-  title: 'The peer SPIN model of v5.7 page reporting, step for step (shared/bench/peers/page_reporting.pml)',
+  title: 'The peer SPIN model of v5.7 page reporting, step for step (bench/page_reporting.pml)',
   summary:
     'NCPU vCPUs allocate, write and free single pages of the reporting order; one worker isolates up to CAP free unreported pages under the zone lock, drops it, posts them to the host and waits for the ack, then returns them reported; the host discards the batch. One step per atomic block of the Promela model, so the state and transition counts equal SPIN\'s, Rumur\'s and ref_enum.py\'s.',
   defaults: { cpus: 2, pages: 4, maxOrder: 0, reportOrder: 0, capacity: 2 },

@@ -1,0 +1,237 @@
+/**
+ * Counterexamples a reader can follow. A random walk that breaks an
+ * invariant wanders; it is shrunk before it is shown:
+ *
+ *  1. fewer steps: the schedule is the input of a fast-check property
+ *     ("this schedule does not violate the invariant"), given as its one
+ *     example; fast-check's array shrinker then drops steps and lowers
+ *     choices while the property still fails. A choice c picks the
+ *     (c mod n)-th of the n steps enabled at that point, so every shrunk
+ *     array is a schedule the model can run. Since dropping a choice
+ *     shifts the meaning of the ones after it, steps are then also
+ *     dropped by name (ddmin over action ids).
+ *  2. fewer preemptions: where an actor was switched away from while it
+ *     could still run, its next step is pulled forward to run first, as a
+ *     reader would tell the story; a move is kept when the violation stays
+ *     and the trace gets no longer and has fewer preemptions (or, at equal
+ *     preemptions, fewer context switches).
+ *
+ * The second pass never lengthens a trace, so it also applies to the
+ * exhaustive search's shortest counterexamples (`--minimize preemptions`).
+ */
+import fc from 'fast-check';
+import type { Invariant } from '../invariants/types.js';
+import type { Model, State } from '../model/types.js';
+import { replayIds } from './walk.js';
+
+export interface ScheduleShape {
+  readonly steps: number;
+  /** Switches away from an actor that could still have run. */
+  readonly preemptions: number;
+  /** Switches between actors, preempting or not. */
+  readonly switches: number;
+}
+
+export interface ShrinkResult {
+  readonly actions: readonly number[];
+  readonly before: ScheduleShape;
+  readonly after: ScheduleShape;
+  /** Schedules replayed while shrinking. */
+  readonly replays: number;
+}
+
+function enabledAt(m: Model, s: State): number[] {
+  const out: number[] = [];
+  for (const a of m.actions) {
+    const n = s.slice();
+    n.fill(0, m.layout.transients);
+    if (a.apply(n)) out.push(a.id);
+  }
+  return out;
+}
+
+/** Steps, preemptions and context switches of a schedule (action ids from the initial state). */
+export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
+  let s = m.initial();
+  let preemptions = 0;
+  let switches = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const a = m.actions[ids[i]];
+    if (i > 0) {
+      const prev = m.actions[ids[i - 1]].actor;
+      if (a.actor !== prev) {
+        switches++;
+        if (enabledAt(m, s).some((id) => m.actions[id].actor === prev)) preemptions++;
+      }
+    }
+    const n = s.slice();
+    n.fill(0, m.layout.transients);
+    if (!a.apply(n)) throw new Error(`[hintcheck internal bug] step ${i + 1} of a schedule is not enabled`);
+    s = n;
+  }
+  return { steps: ids.length, preemptions, switches };
+}
+
+/** Whether `ids` still violates `inv`; if so, the schedule cut at the violating step. */
+function stillViolates(m: Model, inv: Invariant, ids: readonly number[]): number[] | undefined {
+  const r = replayIds(m, [inv], ids);
+  if (r === null || r === undefined) return undefined;
+  return ids.slice(0, r.steps);
+}
+
+function better(x: ScheduleShape, y: ScheduleShape): boolean {
+  if (x.steps !== y.steps) return x.steps < y.steps;
+  if (x.preemptions !== y.preemptions) return x.preemptions < y.preemptions;
+  return x.switches < y.switches;
+}
+
+/**
+ * Pass 2: pull an actor's next step forward over a preemption, while that
+ * keeps the violation and improves the shape. At most `budget` replays.
+ */
+export function minimizePreemptions(m: Model, inv: Invariant, ids: readonly number[], budget = 4000): { actions: number[]; replays: number } {
+  let cur = [...ids];
+  let shape = scheduleShape(m, cur);
+  let replays = 0;
+  let improved = true;
+  while (improved && replays < budget) {
+    improved = false;
+    for (let i = 1; i < cur.length && !improved && replays < budget; i++) {
+      const prev = m.actions[cur[i - 1]].actor;
+      if (m.actions[cur[i]].actor === prev) continue;
+      // The preempted actor's next step, run before the steps that cut in.
+      for (let k = i + 1; k < cur.length; k++) {
+        if (m.actions[cur[k]].actor !== prev) continue;
+        const cand = [...cur.slice(0, i), cur[k], ...cur.slice(i, k), ...cur.slice(k + 1)];
+        replays++;
+        const cut = stillViolates(m, inv, cand);
+        if (cut !== undefined) {
+          const s = scheduleShape(m, cut);
+          if (better(s, shape)) {
+            cur = cut;
+            shape = s;
+            improved = true;
+          }
+        }
+        break;
+      }
+      if (improved) break;
+      // Or let the actor that cut in wait until the preempted one has no more steps in a row.
+      let j = i;
+      while (j < cur.length && m.actions[cur[j]].actor !== prev) j++;
+      if (j < cur.length) {
+        let e = j;
+        while (e < cur.length && m.actions[cur[e]].actor === prev) e++;
+        const cand = [...cur.slice(0, i), ...cur.slice(j, e), ...cur.slice(i, j), ...cur.slice(e)];
+        replays++;
+        const cut = stillViolates(m, inv, cand);
+        if (cut !== undefined) {
+          const s = scheduleShape(m, cut);
+          if (better(s, shape)) {
+            cur = cut;
+            shape = s;
+            improved = true;
+          }
+        }
+      }
+    }
+  }
+  return { actions: cur, replays };
+}
+
+/**
+ * Drop steps by name (action ids) rather than by choice index: remove
+ * chunks, halving their size down to single steps, keeping each removal
+ * after which the rest still runs and still violates (ddmin, Zeller 1999).
+ */
+export function dropSteps(m: Model, inv: Invariant, ids: readonly number[], budget = 4000): { actions: number[]; replays: number } {
+  let cur = [...ids];
+  let replays = 0;
+  const attempt = (cand: number[]): boolean => {
+    replays++;
+    const cut = stillViolates(m, inv, cand);
+    if (cut === undefined) return false;
+    cur = cut;
+    return true;
+  };
+  // An actor's part in a race often comes whole: try without all of it, then without each of its runs of steps.
+  const actorOf = (id: number): number => m.actions[id].actor;
+  for (const actor of new Set(cur.map(actorOf))) {
+    if (replays >= budget) break;
+    attempt(cur.filter((id) => actorOf(id) !== actor));
+  }
+  for (let i = 0; i < cur.length && replays < budget; ) {
+    let j = i;
+    while (j < cur.length && actorOf(cur[j]) === actorOf(cur[i])) j++;
+    if (!attempt([...cur.slice(0, i), ...cur.slice(j)])) i = j;
+  }
+  for (let size = Math.max(1, cur.length >> 1); size >= 1 && replays < budget; size >>= 1) {
+    let i = 0;
+    while (i < cur.length && replays < budget) {
+      if (!attempt([...cur.slice(0, i), ...cur.slice(i + size)])) i += size;
+    }
+  }
+  return { actions: cur, replays };
+}
+
+/** The schedule as choices: at each step, the index of the step taken among those enabled. */
+function toChoices(m: Model, ids: readonly number[]): number[] {
+  let s = m.initial();
+  return ids.map((id) => {
+    const en = enabledAt(m, s);
+    const n = s.slice();
+    n.fill(0, m.layout.transients);
+    m.actions[id].apply(n);
+    s = n;
+    return en.indexOf(id);
+  });
+}
+
+/** Run choices (each modulo the steps enabled there) until `inv` is violated; the steps taken, or undefined. */
+function runChoices(m: Model, inv: Invariant, choices: readonly number[]): number[] | undefined {
+  let s = m.initial();
+  const ids: number[] = [];
+  const c = inv.bind(m);
+  for (const ch of choices) {
+    const en = enabledAt(m, s);
+    if (en.length === 0) return undefined;
+    const a = m.actions[en[ch % en.length]];
+    const n = s.slice();
+    n.fill(0, m.layout.transients);
+    a.apply(n);
+    ids.push(a.id);
+    let raised = false;
+    for (let i = m.layout.transients; i < n.length; i++) if (n[i] !== 0) raised = true;
+    if ((c.state?.(n) ?? null) !== null || (raised && c.edge !== undefined && c.edge(s, n, a) !== null)) return ids;
+    s = n;
+  }
+  return undefined;
+}
+
+/** Both passes on a violating schedule (then steps dropped once more). `seconds` bounds fast-check's part. */
+export function shrinkSchedule(m: Model, inv: Invariant, ids: readonly number[], seconds = 10): ShrinkResult {
+  const before = scheduleShape(m, ids);
+  let replays = 0;
+  let best = [...ids];
+  if (ids.length > 1) {
+    const choices = toChoices(m, ids);
+    const maxChoice = Math.max(...choices, 0);
+    const found = fc.check(
+      fc.property(fc.array(fc.nat({ max: maxChoice }), { maxLength: choices.length }), (xs) => {
+        replays++;
+        return runChoices(m, inv, xs) === undefined;
+      }),
+      { examples: [[choices]], numRuns: 1, seed: 1, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false },
+    );
+    if (found.failed && found.counterexample !== null) {
+      const ids2 = runChoices(m, inv, found.counterexample[0]);
+      if (ids2 !== undefined && ids2.length <= best.length) best = ids2;
+    }
+  }
+  const d = dropSteps(m, inv, best);
+  const p = minimizePreemptions(m, inv, d.actions);
+  // Reordering can make steps redundant: drop once more.
+  const e = dropSteps(m, inv, p.actions);
+  replays += d.replays + p.replays + e.replays;
+  return { actions: e.actions, before, after: scheduleShape(m, e.actions), replays };
+}

@@ -1,0 +1,49 @@
+/**
+ * One worker of a random run (see random.ts): its own model and walker,
+ * taking the walks it is sent, one share of a round at a time, and
+ * returning their outcomes and coverage.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { knownInvariants } from '../invariants/index.js';
+import { loadDesignFile } from '../load.js';
+import { findDesign } from '../model/designs/index.js';
+import { buildModel } from '../model/system.js';
+import type { Design } from '../model/types.js';
+import { Planner, runWalks, type WalkWorkerInit, type WalkWorkerReply } from './random.js';
+import { Walker } from './walk.js';
+
+const init = workerData as WalkWorkerInit;
+
+async function designOf(): Promise<Design> {
+  if (init.design.file === undefined) return findDesign(init.design.id);
+  const all = await loadDesignFile(init.design.file);
+  const d = all.find((x) => x.id === init.design.id);
+  if (d === undefined) throw new Error(`design ${init.design.id} is not in ${init.design.file}`);
+  return d;
+}
+
+async function main(): Promise<void> {
+  const design = await designOf();
+  const m = buildModel(design, init.config);
+  const known = knownInvariants(design);
+  const invs = init.invariants.map((id) => {
+    const inv = known.find((k) => k.id === id);
+    if (inv === undefined) throw new Error(`unknown invariant ${id}`);
+    return inv;
+  });
+  const walker = new Walker(m, invs);
+  const planner = new Planner(m, init.plan);
+  parentPort!.on('message', (walks: number[]) => {
+    let reply: WalkWorkerReply;
+    try {
+      reply = { kind: 'round', result: runWalks(walker, planner, walks) };
+    } catch (e) {
+      reply = { kind: 'error', message: e instanceof Error ? e.message : String(e) };
+    }
+    parentPort!.postMessage(reply);
+  });
+}
+
+main().catch((e: unknown) => {
+  parentPort!.postMessage({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies WalkWorkerReply);
+});
