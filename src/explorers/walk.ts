@@ -17,7 +17,9 @@
  *    Nagarakatte, ASPLOS 2010): actors get distinct random priorities, the
  *    highest-priority enabled actor runs, and at d-1 random steps the
  *    running actor drops below every other. A bug that needs d ordering
- *    constraints is found with probability at least 1/(n k^(d-1)).
+ *    constraints is found with probability at least 1/(n k^(d-1)). Since
+ *    our actors loop rather than end, an actor that has taken its share of
+ *    the walk (depth / actors steps) ranks below all others from then on.
  */
 import type { Invariant } from '../invariants/types.js';
 import type { Action, Model, State } from '../model/types.js';
@@ -133,6 +135,8 @@ export class Walker {
   /** PCT: the running actor's enabled steps. */
   private readonly mine: Int32Array;
   private readonly priority: Float64Array;
+  /** PCT: steps each actor has taken in this walk. */
+  private readonly ran: Float64Array;
   /** The steps of the current walk, and the state before the last one. */
   private readonly taken: number[] = [];
   private readonly before: State;
@@ -159,6 +163,7 @@ export class Walker {
     this.enabled = new Int32Array(m.actions.length);
     this.mine = new Int32Array(m.actions.length);
     this.priority = new Float64Array(m.actors.length);
+    this.ran = new Float64Array(m.actors.length);
   }
 
   /** The ids of the steps enabled in s, in id order, into `out`; returns how many. */
@@ -269,6 +274,7 @@ export class Walker {
       [order[i], order[j]] = [order[j], order[i]];
     }
     for (let i = 0; i < n; i++) this.priority[order[i]] = d + i;
+    this.ran.fill(0);
     const changeAt = new Map<number, number>();
     for (let i = 1; i < d; i++) {
       const at = rng.below(Math.max(1, spec.depth));
@@ -282,11 +288,16 @@ export class Walker {
     const en = this.enabled;
     const acts = this.m.actions;
     if (pct !== undefined) {
+      // PCT assumes threads that end; ours loop (a vCPU allocates and frees for ever), and the
+      // first in line would starve the rest. So an actor that has had its share of the walk
+      // (depth / actors steps) has ended, as far as priorities go: it runs only when no other can.
+      const share = Math.max(1, Math.floor(spec.depth / this.m.actors.length));
+      const rank = (actor: number): number => (this.ran[actor] >= share ? this.priority[actor] - 1e9 : this.priority[actor]);
       const top = (): number => {
         let best = -1;
         for (let i = 0; i < n; i++) {
           const actor = acts[en[i]].actor;
-          if (best < 0 || this.priority[actor] > this.priority[best]) best = actor;
+          if (best < 0 || rank(actor) > rank(best)) best = actor;
         }
         return best;
       };
@@ -299,6 +310,7 @@ export class Walker {
       // Among the running actor's enabled steps (an allocation's choice of block, say), uniformly.
       let k = 0;
       for (let i = 0; i < n; i++) if (acts[en[i]].actor === actor) this.mine[k++] = en[i];
+      this.ran[actor]++;
       return this.mine[rng.below(k)];
     }
     if (spec.scheduler === 'weighted' && spec.weights !== undefined) {
