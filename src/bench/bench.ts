@@ -8,13 +8,16 @@
  *  - spin: the reference model (`spin-reference`, the same transition system
  *    as bench/page_reporting.pml) with reductions off on one and two worker
  *    threads and with the design's reductions, against SPIN run by this
- *    script when `spin` and `gcc` are installed.
+ *    script when `spin` and `gcc` are installed;
+ *  - random: for every violated cell of the matrix, walks and seconds to
+ *    the first violation by uniform random walks and by PCT, median of 20
+ *    seeds.
  * Each cell is the median of several runs; state counts must agree between
  * the checkers and across runs, or the script fails.
  *
  *   npm run bench                      both sections, 3 runs per cell
  *   npm run bench -- --quick           small rows only, 1 run each
- *   npm run bench -- --section spin    one section (core | spin)
+ *   npm run bench -- --section spin    one section (core | spin | random)
  *   npm run bench -- --large           also (3,7,3) and (5,6,3), 1 run each
  *   npm run bench -- --runs 5          runs per cell
  */
@@ -28,6 +31,8 @@ import { findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import { naiveExplore } from './naive.js';
 import { runSpin, spinUnavailable, spinVersion, type SpinConfig } from './spin.js';
+import { DESIGNS } from '../model/designs/index.js';
+import { checkRandom } from '../random-check.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -72,8 +77,11 @@ interface Args {
   readonly quick: boolean;
   readonly large: boolean;
   readonly runs: number;
-  readonly sections: readonly ('core' | 'spin')[];
+  readonly sections: readonly Section[];
 }
+
+type Section = 'core' | 'spin' | 'random';
+const SECTIONS: readonly Section[] = ['core', 'spin', 'random'];
 
 class BadArgs extends Error {}
 
@@ -81,7 +89,7 @@ function parseArgs(argv: readonly string[]): Args {
   let quick = false;
   let large = false;
   let runs: number | undefined;
-  let sections: ('core' | 'spin')[] = ['core', 'spin'];
+  let sections: Section[] = [...SECTIONS];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') quick = true;
@@ -91,10 +99,11 @@ function parseArgs(argv: readonly string[]): Args {
       if (!Number.isInteger(v) || v < 1) throw new BadArgs(`bench: --runs takes a whole number >= 1, got '${argv[i] ?? ''}'`);
       runs = v;
     } else if (a === '--section') {
-      const v = argv[++i];
-      if (v !== 'core' && v !== 'spin') throw new BadArgs(`bench: --section '${v ?? ''}': accepted core, spin`);
+      const v = SECTIONS.find((x) => x === argv[i + 1]);
+      if (v === undefined) throw new BadArgs(`bench: --section '${argv[i + 1] ?? ''}': accepted ${SECTIONS.join(', ')}`);
+      i++;
       sections = [v];
-    } else throw new BadArgs(`bench: unknown option '${a}': accepted --quick, --large, --runs N, --section core|spin`);
+    } else throw new BadArgs(`bench: unknown option '${a}': accepted --quick, --large, --runs N, --section ${SECTIONS.join('|')}`);
   }
   return { quick, large, runs: runs ?? (quick ? 1 : 3), sections };
 }
@@ -274,6 +283,67 @@ async function spinSection(args: Args, command: string): Promise<string[]> {
   return lines;
 }
 
+/** Walks per seed before a cell counts as not found. */
+const RANDOM_CAP = 2000;
+const RANDOM_DEPTH = 100;
+
+/**
+ * Every violated cell of the matrix (design, configuration, invariant):
+ * walks and seconds until the first violation, by uniform walks and by PCT
+ * (bug depth 3), for seeds 1..20 (--quick: 5), one thread, no shrinking.
+ */
+async function randomSection(args: Args, command: string): Promise<string[]> {
+  const seeds = args.quick ? 5 : 20;
+  const lines: string[] = [];
+  lines.push(`Machine: ${machine()}.`);
+  lines.push(`Command: \`${command}\` (per cell: median over seeds 1-${seeds}; walks of at most ${RANDOM_DEPTH} steps, at most ${num(RANDOM_CAP)} walks per seed; one thread; counterexamples not shrunk).`);
+  lines.push('');
+  lines.push('| design | configuration | invariant | uniform: found | walks | s | PCT: found | walks | s | PCT walks vs uniform |');
+  lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  let pctFewer = 0;
+  let uniformFewer = 0;
+  let cells = 0;
+  for (const d of DESIGNS) {
+    for (const e of d.expect) {
+      for (const inv of e.violates) {
+        const cell: string[] = [];
+        const medians: number[] = [];
+        for (const explorer of ['random', 'pct'] as const) {
+          const walks: number[] = [];
+          const times: number[] = [];
+          for (let seed = 1; seed <= seeds; seed++) {
+            const r = await checkRandom(d, { explorer, config: e.config ?? {}, invariants: [inv], runs: RANDOM_CAP, depth: RANDOM_DEPTH, seed, workers: 1, shrink: false });
+            const x = r.results[0];
+            walks.push(x.verdict === 'violated' ? x.run! + 1 : Infinity);
+            times.push(x.verdict === 'violated' ? r.seconds : Infinity);
+          }
+          const found = walks.filter((w) => w !== Infinity).length;
+          const mw = median(walks);
+          const ms = median(times);
+          medians.push(mw);
+          cell.push(`${found}/${seeds}`, mw === Infinity ? `> ${num(RANDOM_CAP)}` : num(mw), ms === Infinity ? '-' : ms.toFixed(3));
+        }
+        const [u, p] = medians;
+        cells++;
+        if (p < u) pctFewer++;
+        if (u < p) uniformFewer++;
+        const ratio = u === Infinity && p === Infinity ? '-' : u === Infinity ? 'PCT only' : p === Infinity ? 'uniform only' : `${(u / p).toFixed(1)}x fewer`;
+        const cfg = Object.entries(e.config ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(' ') || 'defaults';
+        const line = `| ${d.id} | ${cfg} | ${inv}${d.accepts?.[inv] !== undefined ? ' (accepted)' : ''} | ${cell.slice(0, 3).join(' | ')} | ${cell.slice(3).join(' | ')} | ${ratio} |`;
+        lines.push(line);
+        say(line);
+      }
+    }
+  }
+  lines.push('');
+  lines.push(`${cells} cells: PCT needs fewer walks (median) on ${pctFewer}, uniform walks on ${uniformFewer}, the same on ${cells - pctFewer - uniformFewer}.`);
+  return lines;
+}
+
+function num(n: number): string {
+  return fmt(n);
+}
+
 async function main(): Promise<void> {
   let args: Args;
   try {
@@ -289,6 +359,7 @@ async function main(): Promise<void> {
   const out: string[] = [];
   if (args.sections.includes('core')) out.push('### Exhaustive explorer, one core, against the naive baseline', '', ...coreSection(args, command), '');
   if (args.sections.includes('spin')) out.push('### The reference model against SPIN', '', ...(await spinSection(args, command)), '');
+  if (args.sections.includes('random')) out.push('### Random walks against PCT: walks to the first violation', '', ...(await randomSection(args, command)), '');
   process.stdout.write(out.join('\n'));
 }
 

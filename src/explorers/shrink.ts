@@ -72,11 +72,42 @@ export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
   return { steps: ids.length, preemptions, switches };
 }
 
-/** Whether `ids` still violates `inv`; if so, the schedule cut at the violating step. */
+/**
+ * Whether `ids` still violates `inv`; if so, the schedule cut at the
+ * violating step. A step that is not enabled where it now falls stands for
+ * its actor's same step with other arguments, if one is enabled (the
+ * reporter isolating the block that is free now rather than the one that
+ * was free before a removed step), and is dropped if none is: removals
+ * then keep a race's shape.
+ */
 function stillViolates(m: Model, inv: Invariant, ids: readonly number[]): number[] | undefined {
-  const r = replayIds(m, [inv], ids);
-  if (r === null || r === undefined) return undefined;
-  return ids.slice(0, r.steps);
+  const exact = replayIds(m, [inv], ids);
+  if (exact !== null) return exact === undefined ? undefined : ids.slice(0, exact.steps);
+  const c = inv.bind(m);
+  let s = m.initial();
+  const out: number[] = [];
+  for (const id of ids) {
+    const want = m.actions[id];
+    let taken = -1;
+    let next: State | undefined;
+    for (const a of [want, ...m.actions.filter((x) => x.actor === want.actor && x.name === want.name && x.id !== id)]) {
+      const n = s.slice();
+      n.fill(0, m.layout.transients);
+      if (a.apply(n)) {
+        taken = a.id;
+        next = n;
+        break;
+      }
+    }
+    // Nothing of the kind can run here any more: the step is dropped, as a removal would.
+    if (taken < 0) continue;
+    out.push(taken);
+    let raised = false;
+    for (let i = m.layout.transients; i < next!.length; i++) if (next![i] !== 0) raised = true;
+    if ((c.state?.(next!) ?? null) !== null || (raised && c.edge !== undefined && c.edge(s, next!, m.actions[taken]) !== null)) return out;
+    s = next!;
+  }
+  return undefined;
 }
 
 function better(x: ScheduleShape, y: ScheduleShape): boolean {
