@@ -190,7 +190,7 @@ describe('shrinking', () => {
       if (o.violations.length === 0) continue;
       shrunk++;
       const raw = o.violations[0].actions;
-      const s = shrinkSchedule(m, inv, raw, 5);
+      const s = shrinkSchedule(m, inv, raw);
       expect(s.after.steps).toBeLessThanOrEqual(s.before.steps);
       if (s.after.steps === s.before.steps) expect(s.after.preemptions).toBeLessThanOrEqual(s.before.preemptions);
       expect(s.before).toEqual(scheduleShape(m, raw));

@@ -239,8 +239,15 @@ function runChoices(m: Model, inv: Invariant, choices: readonly number[]): numbe
   return undefined;
 }
 
-/** Both passes on a violating schedule (then steps dropped once more). `seconds` bounds fast-check's part. */
-export function shrinkSchedule(m: Model, inv: Invariant, ids: readonly number[], seconds = 10): ShrinkResult {
+/** Schedules fast-check may replay while shrinking. */
+const FAST_CHECK_BUDGET = 3000;
+
+/**
+ * Both passes on a violating schedule (then steps dropped once more). Each
+ * pass has a budget of replays; `seconds` only guards against a model so
+ * slow that the budget would take minutes.
+ */
+export function shrinkSchedule(m: Model, inv: Invariant, ids: readonly number[], seconds = 60): ShrinkResult {
   const before = scheduleShape(m, ids);
   let replays = 0;
   let best = [...ids];
@@ -249,7 +256,9 @@ export function shrinkSchedule(m: Model, inv: Invariant, ids: readonly number[],
     const maxChoice = Math.max(...choices, 0);
     const found = fc.check(
       fc.property(fc.array(fc.nat({ max: maxChoice }), { maxLength: choices.length }), (xs) => {
-        replays++;
+        // A budget of replays, not of time, so the result is the same on any machine; past it every
+        // candidate passes and fast-check stops at the smallest failure found so far.
+        if (++replays > FAST_CHECK_BUDGET) return true;
         return runChoices(m, inv, xs) === undefined;
       }),
       { examples: [[choices]], numRuns: 1, seed: 1, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false },
