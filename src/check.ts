@@ -15,6 +15,7 @@ import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/par
 import { concretize, counterexample, describePath, pathTo, storeParents, type Trace } from './explorers/trace.js';
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
 import { coverageOf, type Coverage } from './coverage.js';
+import { encodeToken, scheduleOf } from './explorers/replay.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
 
@@ -33,6 +34,8 @@ export interface InvariantResult {
   readonly unreached?: boolean;
   /** With `witness`: a shortest path to a state (or step) meeting the precondition. */
   readonly witness?: Trace;
+  /** The counterexample as a replay token (`hintcheck replay <token>`). */
+  readonly token?: string;
 }
 
 export interface CheckReport {
@@ -237,6 +240,7 @@ function finish(
       const to = scheduleShape(m, min);
       r = { ...r, preemptions: { from, to }, ...(to.preemptions < from.preemptions || to.switches < from.switches ? { trace: describePath(m, min) } : {}) };
     }
+    if (r.trace !== undefined) r = { ...r, token: encodeToken(scheduleOf(m, r.trace.steps.map((st) => st.id), { invariant: x.invariant, explorer: 'exhaustive' })) };
     return r;
   });
   return { results: out, coverage };

@@ -188,6 +188,7 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
         ...(r.message !== undefined ? { message: r.message } : {}),
         ...(r.depth !== undefined ? { depth: r.depth } : {}),
         ...(r.preemptions !== undefined ? { preemptions: r.preemptions } : {}),
+        ...(r.token !== undefined ? { token: r.token } : {}),
         ...(r.unreached ? { unreached: true } : {}),
         ...(r.trace !== undefined
           ? { trace: r.trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, changes: s.changes, summary: s.summary })) }

@@ -141,6 +141,19 @@ describe('replay', () => {
     expect(dv.enabled.some((x) => x.action === 'report')).toBe(false);
   });
 
+  it('gives every exhaustive counterexample a token that replays to the same violation', () => {
+    const dd = findDesign('d5-no-isolate');
+    const r = check(dd, {});
+    const mm = buildModel(dd, r.config);
+    for (const x of r.results.filter((y) => y.verdict === 'violated')) {
+      const sched = decodeToken(x.token!);
+      expect(sched).toMatchObject({ design: 'd5-no-isolate', invariant: x.invariant, explorer: 'exhaustive' });
+      const ids = resolveSchedule(mm, sched.steps);
+      expect(ids).toEqual(x.trace!.steps.map((st) => st.id));
+      expect(replayIds(mm, knownInvariants(dd).filter((i) => i.id === x.invariant), ids)).toMatchObject({ invariant: x.invariant, steps: x.depth });
+    }
+  });
+
   it('replays a token from the command line, and refuses a corrupt one or a changed step with exit code 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hintcheck-replay-'));
     const file = join(dir, 'trace.json');
