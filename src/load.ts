@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { findDesign } from './model/designs/index.js';
 import type { Design } from './model/types.js';
 
 /** A design that cannot be used: not loadable, malformed, or misbehaving. Exit code 2. */
@@ -81,4 +82,13 @@ export async function loadDesignFile(path: string): Promise<Design[]> {
     throw new DesignError(`design file ${path} exports no design: export one made with defineDesign() from 'hintcheck' (default export, an array, or named exports)`);
   }
   return found.map((d) => ({ ...d, source: path }));
+}
+
+/** The design a worker thread is told of: a built-in id, or a design in a file it loads itself. */
+export async function designOfRef(ref: { readonly id: string; readonly file?: string }): Promise<Design> {
+  if (ref.file === undefined) return findDesign(ref.id);
+  const all = await loadDesignFile(ref.file);
+  const d = all.find((x) => x.id === ref.id);
+  if (d === undefined) throw new Error(`design ${ref.id} is not in ${ref.file}`);
+  return d;
 }

@@ -7,10 +7,8 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { knownInvariants } from '../invariants/index.js';
-import { loadDesignFile } from '../load.js';
-import { findDesign } from '../model/designs/index.js';
+import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
-import type { Design } from '../model/types.js';
 import { Engine, type StopReason } from './exhaustive.js';
 import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './parallel.js';
 import { StoreFull } from './store.js';
@@ -43,20 +41,12 @@ function ownerOf(w: Uint32Array, words: number): number {
   return (h >>> 0) % n;
 }
 
-async function designOf(): Promise<Design> {
-  if (init.design.file === undefined) return findDesign(init.design.id);
-  const all = await loadDesignFile(init.design.file);
-  const d = all.find((x) => x.id === init.design.id);
-  if (d === undefined) throw new Error(`design ${init.design.id} is not in ${init.design.file}`);
-  return d;
-}
-
 function reply(r: WorkerReply): void {
   parentPort!.postMessage(r);
 }
 
 async function main(): Promise<void> {
-  const design = await designOf();
+  const design = await designOfRef(init.design);
   const m = buildModel(design, init.config);
   const known = knownInvariants(design);
   const invariants = init.invariants.map((id) => known.find((i) => i.id === id)!);

@@ -5,25 +5,15 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { knownInvariants } from '../invariants/index.js';
-import { loadDesignFile } from '../load.js';
-import { findDesign } from '../model/designs/index.js';
+import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
-import type { Design } from '../model/types.js';
 import { Planner, runWalks, type WalkWorkerInit, type WalkWorkerReply } from './random.js';
 import { Walker } from './walk.js';
 
 const init = workerData as WalkWorkerInit;
 
-async function designOf(): Promise<Design> {
-  if (init.design.file === undefined) return findDesign(init.design.id);
-  const all = await loadDesignFile(init.design.file);
-  const d = all.find((x) => x.id === init.design.id);
-  if (d === undefined) throw new Error(`design ${init.design.id} is not in ${init.design.file}`);
-  return d;
-}
-
 async function main(): Promise<void> {
-  const design = await designOf();
+  const design = await designOfRef(init.design);
   const m = buildModel(design, init.config);
   const known = knownInvariants(design);
   const invs = init.invariants.map((id) => {
