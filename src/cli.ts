@@ -240,7 +240,7 @@ function cell(row: MatrixRow, inv: string): string {
   const r = row.report.results.find((x) => x.invariant === inv);
   if (r === undefined) return '-';
   const text = match(r.verdict)
-    .with('holds', () => 'holds')
+    .with('holds', () => (r.unreached ? 'holds°' : 'holds'))
     .with('violated', () => `${r.accepted !== undefined ? 'acc' : 'viol'}@${r.depth}`)
     .with('unknown', () => 'unknown')
     .exhaustive();
@@ -259,7 +259,7 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
   const byId = new Map(designs.map((d) => [d.id, d]));
   const header = `${'design'.padEnd(dw)}  ${'config'.padEnd(cw)}  ${INVARIANTS.map((i) => i.short.padEnd(9)).join(' ')}  ${'states'.padStart(11)}  ${'s'.padStart(6)}  design's own`;
   if (!json) {
-    io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; acc@N: a violation the design accepts; ! marks an unexpected verdict)\n\n');
+    io.out('hintcheck matrix: every design at its declared bounds; cells are verdicts (viol@N: shortest counterexample of N steps; acc@N: a violation the design accepts; ! marks an unexpected verdict; holds°: its precondition never happened, so it proves nothing here)\n\n');
     io.out(header + '\n');
   }
   const t0 = performance.now();
@@ -312,6 +312,7 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
           expected: r.expected[x.invariant],
           ...(x.depth !== undefined ? { depth: x.depth } : {}),
           ...(x.message !== undefined ? { message: x.message } : {}),
+          ...(x.unreached ? { unreached: true } : {}),
         })),
       })),
     }, null, 2) + '\n');

@@ -330,6 +330,15 @@ describe('coverage', () => {
     expect((pre.state?.(s) ?? false) || (pre.edge?.(before, s, last) ?? false)).toBe(true);
   });
 
+  it('says so beside a holds whose precondition cannot happen in the design', () => {
+    // The reporter hints with the zone lock held, so no vCPU can allocate while a hint is in flight.
+    const r = run('check', '--design', 'd5-report-under-lock', '--invariant', 'no-reuse-while-hinting', '--invariant', 'allocator-conservation');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/holds +no-reuse-while-hinting +unreached: a vCPU allocates while a hint is in flight never happened, so this proves nothing/);
+    expect(r.out).toMatch(/holds +allocator-conservation\n/);
+    expect(r.out).toContain('preconditions never reached: no-reuse-while-hinting');
+  });
+
   it('counts every transition of an exhaustive search once per action', () => {
     const r = check(findDesign('d5-page-reporting'), { reduce: 'none' });
     expect(r.coverage.actions.reduce((t, a) => t + a.count, 0)).toBe(r.transitions);
