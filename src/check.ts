@@ -16,6 +16,7 @@ import { concretize, counterexample, describePath, pathTo, storeParents, type Tr
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
 import { coverageOf, type Coverage } from './coverage.js';
 import { encodeToken, scheduleOf } from './explorers/replay.js';
+import { stateAfter, stepFrom } from './explorers/step.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
 
@@ -255,17 +256,11 @@ function witnessTrace(m: Model, r: SearchResult, k: number, inv: Invariant): Tra
   r.store.decode(from.a, from.b, words);
   const path = pathTo(storeParents(m, r.store, canon), words, from.depth);
   const ids = canon === undefined ? path.actions : concretize(m, path.states, canon);
-  let s = m.initial();
-  for (const id of ids) {
-    const n = s.slice();
-    m.actions[id].apply(n);
-    s = n;
-  }
+  const s = stateAfter(m, ids);
   const pre = inv.bind(m).reached;
   for (const a of m.actions) {
-    const n = s.slice();
-    n.fill(0, m.layout.transients);
-    if (a.apply(n) && ((pre?.edge !== undefined && pre.edge(s, n, a)) || (pre?.state !== undefined && pre.state(n)))) return describePath(m, [...ids, a.id]);
+    const n = stepFrom(m, s, a);
+    if (n !== undefined && ((pre?.edge !== undefined && pre.edge(s, n, a)) || (pre?.state !== undefined && pre.state(n)))) return describePath(m, [...ids, a.id]);
   }
   throw new Error(`[hintcheck internal bug] no step from the witness path meets the precondition of ${inv.id}`);
 }

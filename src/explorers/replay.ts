@@ -13,6 +13,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Config } from '../model/config.js';
 import { UsageError } from '../model/config.js';
 import type { Model, State } from '../model/types.js';
+import { enabledIds, stepFrom } from './step.js';
 
 export const TOKEN_PREFIX = 'hc1:';
 export const TRACE_FORMAT = 'hintcheck-trace';
@@ -162,22 +163,11 @@ export function resolveSchedule(m: Model, steps: readonly StepName[]): number[] 
   let s: State = m.initial();
   const ids: number[] = [];
   steps.forEach((want, i) => {
-    const enabled: number[] = [];
-    let chosen = -1;
-    let after: State | undefined;
-    for (const a of m.actions) {
-      const n = s.slice();
-      n.fill(0, m.layout.transients);
-      if (!a.apply(n)) continue;
-      enabled.push(a.id);
-      if (chosen < 0 && sameName(m, a.id, want)) {
-        chosen = a.id;
-        after = n;
-      }
-    }
+    const enabled = enabledIds(m, s);
+    const chosen = enabled.find((id) => sameName(m, id, want)) ?? -1;
     if (chosen < 0) throw new Diverged(i + 1, want, enabled.map((id) => stepName(m, id)));
     ids.push(chosen);
-    s = after!;
+    s = stepFrom(m, s, m.actions[chosen])!;
   });
   return ids;
 }

@@ -21,7 +21,8 @@
  */
 import fc from 'fast-check';
 import type { Invariant } from '../invariants/types.js';
-import type { Model, State } from '../model/types.js';
+import type { Action, Model, State } from '../model/types.js';
+import { bindAll, enabledIds, stepFrom, violationOf } from './step.js';
 import { replayIds } from './walk.js';
 
 export interface ScheduleShape {
@@ -40,16 +41,6 @@ export interface ShrinkResult {
   readonly replays: number;
 }
 
-function enabledAt(m: Model, s: State): number[] {
-  const out: number[] = [];
-  for (const a of m.actions) {
-    const n = s.slice();
-    n.fill(0, m.layout.transients);
-    if (a.apply(n)) out.push(a.id);
-  }
-  return out;
-}
-
 /** Steps, preemptions and context switches of a schedule (action ids from the initial state). */
 export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
   let s = m.initial();
@@ -61,12 +52,11 @@ export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
       const prev = m.actions[ids[i - 1]].actor;
       if (a.actor !== prev) {
         switches++;
-        if (enabledAt(m, s).some((id) => m.actions[id].actor === prev)) preemptions++;
+        if (enabledIds(m, s).some((id) => m.actions[id].actor === prev)) preemptions++;
       }
     }
-    const n = s.slice();
-    n.fill(0, m.layout.transients);
-    if (!a.apply(n)) throw new Error(`[hintcheck internal bug] step ${i + 1} of a schedule is not enabled`);
+    const n = stepFrom(m, s, a);
+    if (n === undefined) throw new Error(`[hintcheck internal bug] step ${i + 1} of a schedule is not enabled`);
     s = n;
   }
   return { steps: ids.length, preemptions, switches };
@@ -83,28 +73,24 @@ export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
 function stillViolates(m: Model, inv: Invariant, ids: readonly number[]): number[] | undefined {
   const exact = replayIds(m, [inv], ids);
   if (exact !== null) return exact === undefined ? undefined : ids.slice(0, exact.steps);
-  const c = inv.bind(m);
+  const bound = bindAll(m, [inv]);
   let s = m.initial();
   const out: number[] = [];
   for (const id of ids) {
     const want = m.actions[id];
-    let taken = -1;
+    let taken: Action | undefined;
     let next: State | undefined;
     for (const a of [want, ...m.actions.filter((x) => x.actor === want.actor && x.name === want.name && x.id !== id)]) {
-      const n = s.slice();
-      n.fill(0, m.layout.transients);
-      if (a.apply(n)) {
-        taken = a.id;
-        next = n;
+      next = stepFrom(m, s, a);
+      if (next !== undefined) {
+        taken = a;
         break;
       }
     }
     // Nothing of the kind can run here any more: the step is dropped, as a removal would.
-    if (taken < 0) continue;
-    out.push(taken);
-    let raised = false;
-    for (let i = m.layout.transients; i < next!.length; i++) if (next![i] !== 0) raised = true;
-    if ((c.state?.(next!) ?? null) !== null || (raised && c.edge !== undefined && c.edge(s, next!, m.actions[taken]) !== null)) return out;
+    if (taken === undefined) continue;
+    out.push(taken.id);
+    if (violationOf(m, bound, s, next!, taken) !== undefined) return out;
     s = next!;
   }
   return undefined;
@@ -124,6 +110,17 @@ export function minimizePreemptions(m: Model, inv: Invariant, ids: readonly numb
   let cur = [...ids];
   let shape = scheduleShape(m, cur);
   let replays = 0;
+  /** Keep `cand` (cut at its violation) if it still violates and has a better shape. */
+  const attempt = (cand: number[]): boolean => {
+    replays++;
+    const cut = stillViolates(m, inv, cand);
+    if (cut === undefined) return false;
+    const sh = scheduleShape(m, cut);
+    if (!better(sh, shape)) return false;
+    cur = cut;
+    shape = sh;
+    return true;
+  };
   let improved = true;
   while (improved && replays < budget) {
     improved = false;
@@ -131,40 +128,13 @@ export function minimizePreemptions(m: Model, inv: Invariant, ids: readonly numb
       const prev = m.actions[cur[i - 1]].actor;
       if (m.actions[cur[i]].actor === prev) continue;
       // The preempted actor's next step, run before the steps that cut in.
-      for (let k = i + 1; k < cur.length; k++) {
-        if (m.actions[cur[k]].actor !== prev) continue;
-        const cand = [...cur.slice(0, i), cur[k], ...cur.slice(i, k), ...cur.slice(k + 1)];
-        replays++;
-        const cut = stillViolates(m, inv, cand);
-        if (cut !== undefined) {
-          const s = scheduleShape(m, cut);
-          if (better(s, shape)) {
-            cur = cut;
-            shape = s;
-            improved = true;
-          }
-        }
-        break;
-      }
-      if (improved) break;
+      const k = cur.findIndex((id, x) => x > i && m.actions[id].actor === prev);
+      if (k > 0) improved = attempt([...cur.slice(0, i), cur[k], ...cur.slice(i, k), ...cur.slice(k + 1)]);
+      if (improved || k < 0) continue;
       // Or let the actor that cut in wait until the preempted one has no more steps in a row.
-      let j = i;
-      while (j < cur.length && m.actions[cur[j]].actor !== prev) j++;
-      if (j < cur.length) {
-        let e = j;
-        while (e < cur.length && m.actions[cur[e]].actor === prev) e++;
-        const cand = [...cur.slice(0, i), ...cur.slice(j, e), ...cur.slice(i, j), ...cur.slice(e)];
-        replays++;
-        const cut = stillViolates(m, inv, cand);
-        if (cut !== undefined) {
-          const s = scheduleShape(m, cut);
-          if (better(s, shape)) {
-            cur = cut;
-            shape = s;
-            improved = true;
-          }
-        }
-      }
+      let e = k;
+      while (e < cur.length && m.actions[cur[e]].actor === prev) e++;
+      improved = attempt([...cur.slice(0, i), ...cur.slice(k, e), ...cur.slice(i, k), ...cur.slice(e)]);
     }
   }
   return { actions: cur, replays };
@@ -209,31 +179,24 @@ export function dropSteps(m: Model, inv: Invariant, ids: readonly number[], budg
 function toChoices(m: Model, ids: readonly number[]): number[] {
   let s = m.initial();
   return ids.map((id) => {
-    const en = enabledAt(m, s);
-    const n = s.slice();
-    n.fill(0, m.layout.transients);
-    m.actions[id].apply(n);
-    s = n;
+    const en = enabledIds(m, s);
+    s = stepFrom(m, s, m.actions[id])!;
     return en.indexOf(id);
   });
 }
 
 /** Run choices (each modulo the steps enabled there) until `inv` is violated; the steps taken, or undefined. */
 function runChoices(m: Model, inv: Invariant, choices: readonly number[]): number[] | undefined {
+  const bound = bindAll(m, [inv]);
   let s = m.initial();
   const ids: number[] = [];
-  const c = inv.bind(m);
   for (const ch of choices) {
-    const en = enabledAt(m, s);
+    const en = enabledIds(m, s);
     if (en.length === 0) return undefined;
     const a = m.actions[en[ch % en.length]];
-    const n = s.slice();
-    n.fill(0, m.layout.transients);
-    a.apply(n);
+    const n = stepFrom(m, s, a)!;
     ids.push(a.id);
-    let raised = false;
-    for (let i = m.layout.transients; i < n.length; i++) if (n[i] !== 0) raised = true;
-    if ((c.state?.(n) ?? null) !== null || (raised && c.edge !== undefined && c.edge(s, n, a) !== null)) return ids;
+    if (violationOf(m, bound, s, n, a) !== undefined) return ids;
     s = n;
   }
   return undefined;

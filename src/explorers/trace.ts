@@ -9,6 +9,7 @@ import type { Change, StateView } from '../model/layout.js';
 import type { Model, State } from '../model/types.js';
 import { describeChanges } from '../report/format.js';
 import type { Violation } from './exhaustive.js';
+import { stateAfter, stepFrom } from './step.js';
 import type { StateStore } from './store.js';
 
 export interface TraceStep {
@@ -107,14 +108,13 @@ export function concretize(m: Model, states: readonly Uint32Array[], canon: (s: 
   const L = m.layout;
   const W = L.words;
   const nw = new Uint32Array(W);
-  const next = new Uint8Array(L.size);
   let s: State = m.initial();
   const out: number[] = [];
   for (let i = 1; i < states.length; i++) {
     let chosen = -1;
     for (const a of m.actions) {
-      next.set(s);
-      if (!a.apply(next)) continue;
+      const next = stepFrom(m, s, a);
+      if (next === undefined) continue;
       const c = next.slice();
       canon(c);
       L.pack(c, nw, 0);
@@ -122,7 +122,7 @@ export function concretize(m: Model, states: readonly Uint32Array[], canon: (s: 
       for (let k = 0; k < W; k++) if (nw[k] !== states[i][k]) same = false;
       if (same) {
         chosen = a.id;
-        s = next.slice();
+        s = next;
         break;
       }
     }
@@ -147,8 +147,8 @@ export function describePath(m: Model, ids: readonly number[]): Trace {
   const steps: TraceStep[] = [];
   ids.forEach((id, i) => {
     const a = m.actions[id];
-    const next = s.slice();
-    if (!a.apply(next)) throw new Error(`[hintcheck internal bug] step ${i + 1} (${a.name}) is not enabled on replay`);
+    const next = stepFrom(m, s, a);
+    if (next === undefined) throw new Error(`[hintcheck internal bug] step ${i + 1} (${a.name}) is not enabled on replay`);
     const after = L.view(next);
     const changes = L.diff(s, next);
     steps.push({
@@ -181,15 +181,10 @@ export function counterexample(m: Model, src: ParentSource, v: Violation, at: Ui
   if (canon === undefined) return describePath(m, [...ids, v.action!]);
   // The violating step from the concrete state the path reaches.
   const check = v.invariant.bind(m).edge!;
-  let s = m.initial();
-  for (const id of ids) {
-    const n = s.slice();
-    m.actions[id].apply(n);
-    s = n;
-  }
+  const s = stateAfter(m, ids);
   for (const a of m.actions) {
-    const n = s.slice();
-    if (a.apply(n) && check(s, n, a) !== null) return describePath(m, [...ids, a.id]);
+    const n = stepFrom(m, s, a);
+    if (n !== undefined && check(s, n, a) !== null) return describePath(m, [...ids, a.id]);
   }
   throw new Error(`[hintcheck internal bug] no concrete step raises ${v.invariant.id} again`);
 }

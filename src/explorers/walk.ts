@@ -23,6 +23,7 @@
  */
 import type { Invariant } from '../invariants/types.js';
 import type { Action, Model, State } from '../model/types.js';
+import { bindAll, eventsRaised, stepFrom, violationOf } from './step.js';
 
 /** A small, fast PRNG (sfc32) seeded through splitmix32, so that nearby seeds give unrelated streams. */
 export class Rng {
@@ -206,9 +207,7 @@ export class Walker {
    * invariant is now broken.
    */
   private check(before: State | undefined, after: State, a: Action | undefined, broken: Uint8Array, out: WalkViolation[]): boolean {
-    let raised = false;
-    const t = this.m.layout.transients;
-    for (let i = t; i < after.length; i++) if (after[i] !== 0) raised = true;
+    const raised = eventsRaised(this.m, after);
     for (let k = 0; k < this.bound.length; k++) {
       if (broken[k] === 1) continue;
       const b = this.bound[k];
@@ -336,29 +335,15 @@ export class Walker {
  * when a step is not enabled where the schedule puts it.
  */
 export function replayIds(m: Model, invariants: readonly Invariant[], ids: readonly number[]): { readonly invariant: string; readonly message: string; readonly steps: number } | undefined | null {
-  const bound = invariants.map((inv) => ({ inv, c: inv.bind(m) }));
-  const check = (before: State | undefined, after: State, a: Action | undefined): { invariant: string; message: string } | undefined => {
-    let raised = false;
-    for (let i = m.layout.transients; i < after.length; i++) if (after[i] !== 0) raised = true;
-    for (const { inv, c } of bound) {
-      const ms = c.state?.(after) ?? null;
-      if (ms !== null) return { invariant: inv.id, message: ms };
-      if (raised && before !== undefined && a !== undefined && c.edge !== undefined) {
-        const me = c.edge(before, after, a);
-        if (me !== null) return { invariant: inv.id, message: me };
-      }
-    }
-    return undefined;
-  };
+  const bound = bindAll(m, invariants);
   let s = m.initial();
-  const v0 = check(undefined, s, undefined);
+  const v0 = violationOf(m, bound, undefined, s, undefined);
   if (v0 !== undefined) return { ...v0, steps: 0 };
   for (let i = 0; i < ids.length; i++) {
     const a = m.actions[ids[i]];
-    const next = s.slice();
-    next.fill(0, m.layout.transients);
-    if (!a.apply(next)) return null;
-    const v = check(s, next, a);
+    const next = stepFrom(m, s, a);
+    if (next === undefined) return null;
+    const v = violationOf(m, bound, s, next, a);
     if (v !== undefined) return { ...v, steps: i + 1 };
     s = next;
   }
