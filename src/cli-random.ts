@@ -18,7 +18,7 @@ import { Diverged, parseSchedule, resolveSchedule, scheduleOf, stepLabel, traceF
 import { describePath } from './explorers/trace.js';
 import { replayIds } from './explorers/walk.js';
 import { checkRandom } from './random-check.js';
-import { asShardReport, formatRandom, mergeReports, randomJson, type RandomReportJson } from './report/random-report.js';
+import { asShardReport, formatRandom, mergeReports, randomJson, stepsJson, type RandomReportJson } from './report/random-report.js';
 import { formatTrace, num, secs } from './report/format.js';
 
 /** Flags of `check` that only the random explorers take. */
@@ -173,7 +173,7 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
       replayed: ids.length,
       ...(sched.invariant !== undefined ? { expected: sched.invariant } : {}),
       ...(v ? { violated: { invariant: v.invariant, message: v.message, step: v.steps } } : {}),
-      trace: trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, summary: s.summary })),
+      trace: stepsJson(trace),
     }, null, 2) + '\n');
   } else {
     const lines = [`design: ${design.id} - ${design.title}`, `bounds: ${describeConfig(cfg)}`, `replay: ${ids.length} step${ids.length === 1 ? '' : 's'}${sched.explorer !== undefined ? ` found by ${sched.explorer}${sched.seed !== undefined ? ` seed ${sched.seed}` : ''}${sched.run !== undefined ? ` walk ${sched.run}` : ''}` : ''}`, ''];

@@ -20,6 +20,7 @@ import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline,
 import { configOverrides, parseFlags, pickDesign, type FlagKind, type Io } from './cli-args.js';
 import { explorerOf, RANDOM_FLAGS, runMerge, runRandomCheck, runReplay, writeCheckTraces } from './cli-random.js';
 import { formatCheck, num, secs } from './report/format.js';
+import { stepsJson } from './report/random-report.js';
 
 const HELP = `hintcheck: a model checker for free page hinting between a Linux guest and its host
 
@@ -193,7 +194,7 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
         ...(r.trace !== undefined
           ? { trace: r.trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, changes: s.changes, summary: s.summary })) }
           : {}),
-        ...(r.witness !== undefined ? { witness: r.witness.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, summary: s.summary })) } : {}),
+        ...(r.witness !== undefined ? { witness: stepsJson(r.witness) } : {}),
       })),
       coverage: report.coverage,
     }, null, 2) + '\n');

@@ -4,61 +4,27 @@
  * reads. Merging works on the JSON, since shards run on other machines.
  */
 import { match } from 'ts-pattern';
-import { describeConfig, type Config } from '../model/config.js';
+import { describeConfig, UsageError } from '../model/config.js';
 import type { ScheduleShape } from '../explorers/shrink.js';
-import type { Trace } from '../explorers/trace.js';
-import type { RandomKind } from '../explorers/random.js';
-import type { RandomReport } from '../random-check.js';
-import type { Coverage } from '../coverage.js';
-import { UsageError } from '../model/config.js';
+import type { Trace, TraceStep } from '../explorers/trace.js';
+import type { RandomReport, RandomResult } from '../random-check.js';
 import { coverageLines, formatTrace, num, secs } from './format.js';
 
-export interface TraceStepJson {
-  readonly step: number;
-  readonly actor: string;
-  readonly action: string;
-  readonly args: Readonly<Record<string, number | string>>;
-  readonly kernel: string;
-  readonly summary: readonly string[];
-}
+/** A trace step as JSON: what a reader needs, without the raw changes. */
+export type TraceStepJson = Pick<TraceStep, 'step' | 'actor' | 'action' | 'args' | 'kernel' | 'summary'>;
 
-export interface RandomResultJson {
-  readonly invariant: string;
-  readonly verdict: 'violated' | 'unknown';
-  readonly accepted?: string;
-  readonly message?: string;
-  readonly run?: number;
-  readonly member?: number;
-  readonly depth?: number;
-  readonly token?: string;
-  readonly shrink?: { readonly from: ScheduleShape; readonly to: ScheduleShape; readonly replays: number };
-  readonly unreached?: boolean;
+export type RandomResultJson = Omit<RandomResult, 'trace' | 'witness'> & {
   readonly trace?: readonly TraceStepJson[];
   readonly witness?: readonly TraceStepJson[];
-}
+};
 
-export interface RandomReportJson {
-  readonly design: string;
-  readonly config: Config;
-  readonly explorer: RandomKind;
-  readonly seed: number;
-  readonly depth: number;
-  readonly pctDepth?: number;
-  readonly members?: number;
-  readonly shard?: { readonly index: number; readonly count: number };
+export type RandomReportJson = Omit<RandomReport, 'results'> & {
   /** For a merged report: the shards it was made of. */
   readonly shards?: readonly number[];
-  readonly plannedRuns: number;
-  readonly runs: number;
-  readonly steps: number;
-  readonly seconds: number;
-  readonly workers: number;
-  readonly stoppedBy: RandomReport['stoppedBy'];
   readonly results: readonly RandomResultJson[];
-  readonly coverage: Coverage;
-}
+};
 
-function stepsJson(t: Trace): TraceStepJson[] {
+export function stepsJson(t: Trace): TraceStepJson[] {
   return t.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, summary: s.summary }));
 }
 
