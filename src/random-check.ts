@@ -80,7 +80,8 @@ export interface RandomCheckOptions {
 
 export const RANDOM_DEFAULTS = { runs: 1000, depth: 200, seed: 1, pctDepth: 3, members: 16 } as const;
 
-function check(cond: boolean, message: string): void {
+/** A bad option of a random run: one line, exit code 2. */
+function usage(cond: boolean, message: string): void {
   if (!cond) throw new UsageError(message);
 }
 
@@ -97,16 +98,16 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
     members: opts.members ?? RANDOM_DEFAULTS.members,
     ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
   };
-  check(plan.runs >= 1, `--runs ${plan.runs}: accepted a whole number >= 1`);
-  check(plan.depth >= 1, `--depth ${plan.depth}: accepted a whole number >= 1`);
-  check(plan.pctDepth >= 1, `--pct-depth ${plan.pctDepth}: accepted a whole number >= 1`);
-  check(plan.members >= 1, `--members ${plan.members}: accepted a whole number >= 1`);
+  usage(plan.runs >= 1, `--runs ${plan.runs}: accepted a whole number >= 1`);
+  usage(plan.depth >= 1, `--depth ${plan.depth}: accepted a whole number >= 1`);
+  usage(plan.pctDepth >= 1, `--pct-depth ${plan.pctDepth}: accepted a whole number >= 1`);
+  usage(plan.members >= 1, `--members ${plan.members}: accepted a whole number >= 1`);
   if (opts.shard !== undefined) {
-    check(opts.explorer === 'swarm', `--shard applies to --explorer swarm only`);
-    check(opts.shard.count >= 1 && opts.shard.index >= 0 && opts.shard.index < opts.shard.count, `--shard ${opts.shard.index}/${opts.shard.count}: accepted k/N with 0 <= k < N`);
+    usage(opts.explorer === 'swarm', `--shard applies to --explorer swarm only`);
+    usage(opts.shard.count >= 1 && opts.shard.index >= 0 && opts.shard.index < opts.shard.count, `--shard ${opts.shard.index}/${opts.shard.count}: accepted k/N with 0 <= k < N`);
   }
   for (const w of opts.witness ?? []) {
-    check(invs.some((i) => i.id === w), `--witness ${w}: not an invariant of this check: accepted ${invs.map((i) => i.id).join(', ')}`);
+    usage(invs.some((i) => i.id === w), `--witness ${w}: not an invariant of this check: accepted ${invs.map((i) => i.id).join(', ')}`);
   }
   const r = await runRandom({
     model: m,

@@ -296,7 +296,7 @@ async function randomSection(args: Args, command: string): Promise<string[]> {
   const seeds = args.quick ? 5 : 20;
   const lines: string[] = [];
   lines.push(`Machine: ${machine()}.`);
-  lines.push(`Command: \`${command}\` (per cell: median over seeds 1-${seeds}; walks of at most ${RANDOM_DEPTH} steps, at most ${num(RANDOM_CAP)} walks per seed; one thread; counterexamples not shrunk).`);
+  lines.push(`Command: \`${command}\` (per cell: median over seeds 1-${seeds}; walks of at most ${RANDOM_DEPTH} steps, at most ${fmt(RANDOM_CAP)} walks per seed; one thread; counterexamples not shrunk).`);
   lines.push('');
   lines.push('| design | configuration | invariant | uniform: found | walks | s | PCT: found | walks | s | uniform walks / PCT walks |');
   lines.push('|---|---|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -321,7 +321,7 @@ async function randomSection(args: Args, command: string): Promise<string[]> {
           const mw = median(walks);
           const ms = median(times);
           medians.push(mw);
-          cell.push(`${found}/${seeds}`, mw === Infinity ? `> ${num(RANDOM_CAP)}` : num(mw), ms === Infinity ? '-' : ms.toFixed(3));
+          cell.push(`${found}/${seeds}`, mw === Infinity ? `> ${fmt(RANDOM_CAP)}` : fmt(mw), ms === Infinity ? '-' : ms.toFixed(3));
         }
         const [u, p] = medians;
         cells++;
@@ -338,10 +338,6 @@ async function randomSection(args: Args, command: string): Promise<string[]> {
   lines.push('');
   lines.push(`${cells} cells: PCT needs fewer walks (median) on ${pctFewer}, uniform walks on ${uniformFewer}, the same on ${cells - pctFewer - uniformFewer}.`);
   return lines;
-}
-
-function num(n: number): string {
-  return fmt(n);
 }
 
 async function main(): Promise<void> {
