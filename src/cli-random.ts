@@ -163,8 +163,11 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
     io.err(`hintcheck: ${e.message}\n`);
     return 2;
   }
-  const invs = invariantsFor(design, cfg);
-  const v = replayIds(m, invs, ids);
+  // The trace is about the invariant it was recorded for: another one broken on the way (an
+  // accepted double report, say) does not cut it short. Without one, the first violation counts.
+  const all = invariantsFor(design, cfg);
+  const recorded = all.filter((i) => i.id === sched.invariant);
+  const v = replayIds(m, recorded.length > 0 ? recorded : all, ids);
   const trace = describePath(m, v ? ids.slice(0, v.steps) : ids);
   if (p['--json']) {
     io.out(JSON.stringify({
