@@ -12,6 +12,7 @@ import { buildModel, resolveConfig } from './model/system.js';
 import type { Design, Model, State } from './model/types.js';
 import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
 import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/parallel.js';
+import type { Partition } from './explorers/partition.js';
 import { concretize, counterexample, describePath, pathTo, storeParents, type Trace } from './explorers/trace.js';
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
 import { coverageOf, type Coverage } from './coverage.js';
@@ -62,6 +63,8 @@ export interface CheckReport {
   readonly symmetryFactor?: number;
   /** Search threads: 1 for one engine, more for a parallel search. */
   readonly workers: number;
+  /** In a parallel search: the fields whose values decide a state's worker, and what the sample said of them (see explorers/partition.ts). */
+  readonly partition?: Pick<Partition, 'fields' | 'changeRate' | 'balance'>;
   readonly results: readonly InvariantResult[];
   readonly coverage: Coverage;
 }
@@ -304,6 +307,7 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
   const r = await exploreParallel({
     design: opts.source,
     config: cfg,
+    model: m,
     invariants: invs.map((i) => i.id),
     reduce,
     workers,
@@ -348,6 +352,7 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
     reduce: r.reduce,
     ...(r.represented !== undefined ? { represented: r.represented, symmetryFactor: r.represented / r.states } : {}),
     workers: r.workers,
+    partition: { fields: r.partition.fields, changeRate: r.partition.changeRate, balance: r.partition.balance },
     ...finish(m, invs, results, r.fired, r.reachedDepth, opts, undefined),
   };
 }

@@ -176,6 +176,9 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
       statesPerSecond: Math.round(report.statesPerSecond),
       bytesPerState: Number(report.bytesPerState.toFixed(1)),
       workers: report.workers,
+      ...(report.partition !== undefined
+        ? { partition: { fields: report.partition.fields, sampledChangeRate: Number(report.partition.changeRate.toFixed(3)), sampledBalance: Number(report.partition.balance.toFixed(3)) } }
+        : {}),
       ...(report.note !== undefined ? { note: report.note } : {}),
       reductions: {
         symmetry: report.reduce.symmetry,

@@ -14,7 +14,7 @@ import type { Checks, Invariant } from '../invariants/types.js';
 import type { Model } from '../model/types.js';
 import { DesignError } from '../load.js';
 import type { Action, State } from '../model/types.js';
-import { PairQueue } from './queue.js';
+import { ChunkPool, PairQueue } from './queue.js';
 import { StateStore, StoreFull } from './store.js';
 
 /** Which reductions a search applies. */
@@ -171,9 +171,20 @@ interface EngineOptions {
   readonly invariants: readonly Invariant[];
   readonly reduce: Reductions;
   readonly memoryLimit?: number;
-  /** In a parallel search: whether this engine owns a state (by its packed words), and where others go. */
-  readonly owns?: (w: Uint32Array) => boolean;
-  readonly foreign?: (w: Uint32Array) => void;
+  /** In a parallel search: which states this engine owns, and where the others go. */
+  readonly share?: Share;
+}
+
+/** One engine's share of a parallel search (see partition.ts). */
+export interface Share {
+  /** This engine's index among the workers. */
+  readonly me: number;
+  /** The owner of a state, by its working vector. */
+  readonly owner: (s: Uint8Array) => number;
+  /** Whether a step left the partition key alone: then the successor's owner is its parent's. */
+  readonly kept: (from: Uint8Array, to: Uint8Array) => boolean;
+  /** Hand a packed successor to its owner. */
+  readonly foreign: (w: Uint32Array, owner: number) => void;
 }
 
 /**
@@ -185,8 +196,9 @@ interface EngineOptions {
 export class Engine {
   readonly store: StateStore;
   readonly violations = new Map<string, Violation>();
-  level = new PairQueue();
-  upcoming = new PairQueue();
+  private readonly pool = new ChunkPool();
+  level = new PairQueue(this.pool);
+  upcoming = new PairQueue(this.pool);
   /** Index of the next state of `level` to expand. */
   next = 0;
   depth = 0;
@@ -230,8 +242,7 @@ export class Engine {
   private readonly succWords: Uint32Array;
   private readonly succStep: Int32Array;
   private readonly succState: Uint8Array;
-  private readonly owns: ((w: Uint32Array) => boolean) | undefined;
-  private readonly foreign: ((w: Uint32Array) => void) | undefined;
+  private readonly share: Share | undefined;
   private readonly absorbWords: Uint32Array;
   private readonly absorbState: Uint8Array;
 
@@ -276,8 +287,7 @@ export class Engine {
     this.succWords = new Uint32Array(A * this.store.words);
     this.succStep = new Int32Array(A);
     this.succState = new Uint8Array(A * L.size);
-    this.owns = opts.owns;
-    this.foreign = opts.foreign;
+    this.share = opts.share;
     this.absorbWords = new Uint32Array(this.store.words);
     this.absorbState = new Uint8Array(L.size);
   }
@@ -322,7 +332,7 @@ export class Engine {
     });
     this.canon?.(init);
     this.m.layout.pack(init, this.words, 0);
-    if (this.owns !== undefined && !this.owns(this.words)) return;
+    if (this.share !== undefined && this.share.owner(init) !== this.share.me) return;
     this.admit(init, this.words, 0);
   }
 
@@ -360,12 +370,17 @@ export class Engine {
     }
   }
 
-  /** Move to the next level; false when there is none. */
-  advance(): boolean {
-    if (this.upcoming.length === 0) return false;
-    this.queueBytes = Math.max(this.queueBytes, this.level.bytes() + this.upcoming.bytes());
+  /**
+   * Move to the next level; false when there is none. In a parallel search
+   * every engine moves with the others (`always`), even one that owns none of
+   * the next level's states: its depth is the depth of what it takes in.
+   */
+  advance(always = false): boolean {
+    if (this.upcoming.length === 0 && !always) return false;
+    this.queueBytes = Math.max(this.queueBytes, this.queued());
+    this.level.drop();
     this.level = this.upcoming;
-    this.upcoming = new PairQueue();
+    this.upcoming = new PairQueue(this.pool);
     this.next = 0;
     this.depth++;
     return true;
@@ -420,7 +435,8 @@ export class Engine {
     const events = L.transients;
     const size = next.length;
     const canon = this.canon;
-    const owns = this.owns;
+    const share = this.share;
+    const me = share?.me ?? 0;
     const depth = this.depth;
     while (this.next < level.length) {
       if ((this.expanded & 0x3ff) === 0) {
@@ -469,8 +485,9 @@ export class Engine {
           }
           if (canon !== undefined) canon(next);
           L.pack(next, nextWords, 0);
-          if (owns !== undefined && !owns(nextWords)) {
-            this.foreign!(nextWords);
+          let owner = me;
+          if (share !== undefined && !share.kept(cur, next) && (owner = share.owner(next)) !== me) {
+            share.foreign(nextWords, owner);
           } else if (store.insert(nextWords, depth + 1)) {
             this.upcoming.push(store.a, store.b);
             if (this.orbit !== undefined) this.represented += this.orbit(next);
@@ -558,10 +575,16 @@ export class Engine {
     if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(this.m, this.cur);
   }
 
+  /** Whether this engine owns the successor s of the state being expanded. */
+  private mine(s: Uint8Array): boolean {
+    const share = this.share;
+    return share === undefined || share.kept(this.cur, s) || share.owner(s) === share.me;
+  }
+
   /** Hand a packed successor to its owner: stored here, or queued for another engine. */
   private route(s: Uint8Array, w: Uint32Array): boolean {
-    if (this.owns !== undefined && !this.owns(w)) {
-      this.foreign!(w);
+    if (!this.mine(s)) {
+      this.share!.foreign(w, this.share!.owner(s));
       return false;
     }
     const fresh = this.admit(s, w, this.depth + 1);
@@ -619,8 +642,8 @@ export class Engine {
       for (let k = 0; k < n; k++) {
         if (this.actorOf[this.succStep[k]] !== ample) continue;
         for (let i = 0; i < W; i++) w[i] = this.succWords[k * W + i];
-        const owned = this.owns === undefined || this.owns(w);
         next.set(this.succState.subarray(k * S, k * S + S));
+        const owned = this.mine(next);
         if (!this.route(next, w) || !owned) allFresh = false;
         if (this.stopNow) return;
       }
@@ -635,8 +658,13 @@ export class Engine {
     }
   }
 
+  /** Bytes of both levels' queues, with the chunks they hold for reuse. */
+  queued(): number {
+    return this.level.bytes() + this.upcoming.bytes() + this.pool.bytes();
+  }
+
   bytes(): number {
-    return this.store.bytes() + Math.max(this.queueBytes, this.level.bytes() + this.upcoming.bytes());
+    return this.store.bytes() + Math.max(this.queueBytes, this.queued());
   }
 
   /** How many times larger the level about to be expanded is than the one just expanded. */
@@ -721,7 +749,7 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
         break;
       }
       if (!e.advance()) break;
-      e.store.reserve = e.level.bytes();
+      e.store.reserve = e.queued();
     }
   } catch (err) {
     if (!(err instanceof StoreFull)) throw err;

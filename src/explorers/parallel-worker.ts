@@ -10,36 +10,20 @@ import { knownInvariants } from '../invariants/index.js';
 import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
 import { Engine, type StopReason } from './exhaustive.js';
+import { keyKeptFunction, ownerFunction } from './partition.js';
 import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './parallel.js';
 import { StoreFull } from './store.js';
 
 /** States per batch: big enough that posting is rare, small enough that a level's tail is not held back. */
 const BATCH = 1 << 14;
-/** Slots of the per-peer cache of states already posted (a direct-mapped cache, exact). */
-const SENT = 1 << 16;
+/** A batch this full is posted at the next look round (every 1,024 states expanded). */
+const EARLY = 1 << 11;
 
 const init = workerData as WorkerInit;
 const ctrl = new Int32Array(init.ctrl);
 const stats = new Float64Array(init.stats);
 const me = init.index;
 const n = init.count;
-
-/**
- * The owner of a packed state, from a mix of its first `words` words (the
- * first storage segment: in our designs the pages and, where present, the
- * free lists and vCPUs, the part with the most distinct values), so that
- * owners share the states evenly.
- */
-function ownerOf(w: Uint32Array, words: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < words; i++) {
-    h = Math.imul(h ^ w[i], 0x01000193);
-    h ^= h >>> 15;
-  }
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h ^= h >>> 13;
-  return (h >>> 0) % n;
-}
 
 function reply(r: WorkerReply): void {
   parentPort!.postMessage(r);
@@ -51,14 +35,12 @@ async function main(): Promise<void> {
   const known = knownInvariants(design);
   const invariants = init.invariants.map((id) => known.find((i) => i.id === id)!);
   const W = m.layout.words;
-  // Owners by the first segment only: a step that leaves it alone keeps its successor on this worker.
-  const KEYED = m.layout.segments[0];
-  let owner = 0;
-  const sent = Array.from({ length: n }, () => new Uint32Array(SENT * (W + 1)));
 
   let peers: (MessagePort | null)[] = [];
   const out: Uint32Array[] = Array.from({ length: n }, () => new Uint32Array(BATCH * W));
   const fill = new Int32Array(n);
+  // Batch buffers come back once taken in, rather than go to the C heap and be asked for again.
+  const spare: Uint32Array[] = [];
   const post = (dest: number, msg: unknown, transfer: ArrayBuffer[] = []): void => {
     peers[dest]!.postMessage(msg, transfer);
     Atomics.add(ctrl, CTRL_ARRIVALS + dest, 1);
@@ -68,34 +50,19 @@ async function main(): Promise<void> {
     if (fill[dest] === 0) return;
     const buf = out[dest];
     post(dest, { count: fill[dest], buf }, [buf.buffer as ArrayBuffer]);
-    out[dest] = new Uint32Array(BATCH * W);
+    out[dest] = spare.pop() ?? new Uint32Array(BATCH * W);
     fill[dest] = 0;
   };
 
-  const engine = new Engine(m, {
-    invariants,
-    reduce: init.reduce,
-    memoryLimit: init.memoryLimit,
-    owns: (w) => (owner = ownerOf(w, KEYED)) === me,
-    // Always called right after owns() said no, for the same state.
-    foreign: (w) => {
-      const dest = owner;
-      // Skip a state this worker has already posted (it is stored there, or on its way).
-      let h = 0x9e3779b9;
-      for (let i = 0; i < W; i++) h = Math.imul(h ^ w[i], 0x85ebca6b) ^ (h >>> 13);
-      const slot = ((h >>> 0) & (SENT - 1)) * (W + 1);
-      const cache = sent[dest];
-      if (cache[slot + W] === 1) {
-        let same = true;
-        for (let i = 0; i < W; i++) if (cache[slot + i] !== w[i]) same = false;
-        if (same) return;
-      }
-      for (let i = 0; i < W; i++) cache[slot + i] = w[i];
-      cache[slot + W] = 1;
-      out[dest].set(w, fill[dest] * W);
-      if (++fill[dest] === BATCH) flush(dest);
-    },
-  });
+  /** Hand a successor to its owner, batched. */
+  const foreign = (w: Uint32Array, dest: number): void => {
+    const f = fill[dest];
+    const buf = out[dest];
+    for (let i = 0; i < W; i++) buf[f * W + i] = w[i];
+    if ((fill[dest] = f + 1) === BATCH) flush(dest);
+  };
+  // Made once the coordinator has chosen the partition, which it does while the workers start.
+  let engine!: Engine;
 
   let ends = 0;
   /** Take in every batch waiting on the ports; count the peers that finished the level. */
@@ -104,9 +71,13 @@ async function main(): Promise<void> {
       const port = peers[p];
       if (port === null || port === undefined) continue;
       for (let msg = receiveMessageOnPort(port); msg !== undefined; msg = receiveMessageOnPort(port)) {
-        const x = msg.message as { count?: number; buf?: Uint32Array; end?: true };
-        if (x.end === true) ends++;
-        else engine.absorb(x.buf!, x.count!);
+        const x = msg.message as { count?: number; buf?: Uint32Array; end?: true; back?: Uint32Array };
+        if (x.back !== undefined) spare.push(x.back);
+        else if (x.end === true) ends++;
+        else {
+          engine.absorb(x.buf!, x.count!);
+          port.postMessage({ back: x.buf }, [x.buf!.buffer as ArrayBuffer]);
+        }
       }
     }
   };
@@ -118,6 +89,8 @@ async function main(): Promise<void> {
   let cut = false;
   const stop = (): boolean => {
     publish();
+    // Post what has gathered, so the owners take it in while they expand rather than all at the level's end.
+    for (let p = 0; p < n; p++) if (fill[p] >= EARLY) flush(p);
     drain();
     if (Atomics.load(ctrl, CTRL_STOP) !== 0 || Date.now() >= init.deadline) cut = true;
     return cut;
@@ -152,8 +125,8 @@ async function main(): Promise<void> {
     let done = true;
     try {
       if (advance) {
-        engine.advance();
-        engine.store.reserve = engine.level.bytes();
+        engine.advance(true);
+        engine.store.reserve = engine.queued();
       }
       done = engine.expandLevel(stop);
     } catch (e) {
@@ -190,6 +163,12 @@ async function main(): Promise<void> {
       switch (cmd.kind) {
         case 'ports':
           peers = cmd.ports;
+          engine = new Engine(m, {
+            invariants,
+            reduce: init.reduce,
+            memoryLimit: init.memoryLimit,
+            share: { me, owner: ownerFunction(cmd.partition, n), kept: keyKeptFunction(cmd.partition), foreign },
+          });
           engine.start();
           reply(report(true));
           break;

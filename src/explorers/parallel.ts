@@ -16,7 +16,11 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../model/config.js';
+import type { Model } from '../model/types.js';
+import { designOfRef } from '../load.js';
+import { buildModel } from '../model/system.js';
 import type { Reductions, StopReason, Progress } from './exhaustive.js';
+import { choosePartition, namedPartition, type Partition } from './partition.js';
 
 /** Where a worker finds the design: a built-in id, or a design file it loads itself. */
 export interface DesignRef {
@@ -27,6 +31,10 @@ export interface DesignRef {
 export interface ParallelOptions {
   readonly design: DesignRef;
   readonly config: Config;
+  /** The model the workers build, if the caller has it (else it is built from the design). */
+  readonly model?: Model;
+  /** The partition key's fields (group.field), instead of the one a sample chooses. */
+  readonly partition?: readonly string[];
   /** Invariant ids, already selected and validated. */
   readonly invariants: readonly string[];
   readonly reduce: Reductions;
@@ -56,6 +64,8 @@ export interface ParallelResult {
   readonly represented?: number;
   readonly note?: string;
   readonly workers: number;
+  /** How states were split between the workers. */
+  readonly partition: Partition;
   readonly fired: Float64Array;
   readonly reachedDepth: Float64Array;
 }
@@ -108,7 +118,8 @@ export interface LevelReport {
 
 export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly message: string; readonly name: string };
 
-export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
+/** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector (see partition.ts). */
+export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[]; readonly partition: readonly number[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
 
 function mib(bytes: number): string {
   return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
@@ -125,10 +136,10 @@ function workerUrl(): URL {
 
 export async function exploreParallel(opts: ParallelOptions): Promise<ParallelResult> {
   const n = Math.max(2, opts.workers);
+  const t0 = performance.now();
   const ctrl = new Int32Array(new SharedArrayBuffer(4 * (CTRL_ARRIVALS + n)));
   const stats = new Float64Array(new SharedArrayBuffer(8 * STATS * n));
   const limit = opts.memoryLimit ?? Infinity;
-  const t0 = performance.now();
   const deadline = opts.maxSeconds !== undefined ? Date.now() + opts.maxSeconds * 1000 : Number.MAX_SAFE_INTEGER;
   const url = workerUrl();
   const workers = Array.from({ length: n }, (_, index) => {
@@ -216,10 +227,15 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     return rs as LevelReport[];
   };
 
+  let partition: Partition | undefined;
   try {
     {
+      // Chosen while the workers start.
+      const m = opts.model ?? buildModel(await designOfRef(opts.design), opts.config);
+      const chosen = opts.partition !== undefined ? namedPartition(m, opts.partition) : choosePartition(m, n, opts.reduce.symmetry ? m.design.symmetry?.(m).canon : undefined);
+      partition = chosen;
       const got = expect();
-      workers.forEach((w, i) => w.postMessage({ kind: 'ports', ports: ports[i] } satisfies WorkerCommand, ports[i].filter((p): p is MessagePort => p !== null)));
+      workers.forEach((w, i) => w.postMessage({ kind: 'ports', ports: ports[i], partition: chosen.offsets } satisfies WorkerCommand, ports[i].filter((p): p is MessagePort => p !== null)));
       const rs = await got;
       const bad = rs.find((r) => r.kind === 'error');
       if (bad !== undefined && bad.kind === 'error') {
@@ -311,6 +327,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     ...(opts.reduce.symmetry ? { represented } : {}),
     ...(note !== undefined ? { note } : {}),
     workers: n,
+    partition: partition!,
     fired,
     reachedDepth,
   };

@@ -1,18 +1,43 @@
 /**
  * A FIFO of (a, b) pairs in fixed-size chunks: one BFS level of segment-id
- * pairs. Chunks are dropped as the level is consumed, so memory follows the
+ * pairs. Chunks are released as the level is consumed, so memory follows the
  * frontier, not the whole search. Private to the explorer.
  */
 const SHIFT = 16;
 const CHUNK = 1 << SHIFT;
 
+/**
+ * Chunks released by one level and taken again by the next. A search's
+ * levels shrink and grow in step, so the pool never holds more than the
+ * largest frontier did, and chunks are not handed back to the C heap only
+ * to be asked for again: with several threads in the process, each such
+ * unmapping costs every core a TLB flush.
+ */
+export class ChunkPool {
+  private readonly free: Uint32Array[] = [];
+
+  take(): Uint32Array {
+    return this.free.pop() ?? new Uint32Array(2 * CHUNK);
+  }
+
+  give(c: Uint32Array): void {
+    this.free.push(c);
+  }
+
+  bytes(): number {
+    return this.free.length * 8 * CHUNK;
+  }
+}
+
 export class PairQueue {
   private readonly chunks: (Uint32Array | null)[] = [];
   length = 0;
 
+  constructor(private readonly pool: ChunkPool) {}
+
   push(a: number, b: number): void {
     const c = this.length >>> SHIFT;
-    if (c === this.chunks.length) this.chunks.push(new Uint32Array(2 * CHUNK));
+    if (c === this.chunks.length) this.chunks.push(this.pool.take());
     const chunk = this.chunks[c]!;
     const o = (this.length & (CHUNK - 1)) << 1;
     chunk[o] = a;
@@ -28,9 +53,19 @@ export class PairQueue {
     out[1] = chunk[o + 1];
   }
 
-  /** Drop the chunks that lie wholly before pair i. */
+  /** Give back the chunks that lie wholly before pair i. */
   release(i: number): void {
-    for (let k = 0; k < i >>> SHIFT; k++) this.chunks[k] = null;
+    for (let k = 0; k < i >>> SHIFT; k++) {
+      const c = this.chunks[k];
+      if (c === null) continue;
+      this.pool.give(c);
+      this.chunks[k] = null;
+    }
+  }
+
+  /** Give back every chunk: the queue is done with. */
+  drop(): void {
+    this.release(this.chunks.length << SHIFT);
   }
 
   bytes(): number {

@@ -151,6 +151,11 @@ export class Layout {
     return this.byName.has(`${group}.${field}`);
   }
 
+  /** The stored fields (transients left out), each with the bytes its elements take in the working vector. */
+  stateFields(): { readonly name: string; readonly offset: number; readonly length: number }[] {
+    return this.fields.filter((f) => !f.decl.transient).map((f) => ({ name: `${f.group.name}.${f.name}`, offset: f.offset, length: f.length }));
+  }
+
   /** Values a field may take; transitions that write outside it produce a malformed state. */
   domainOf(group: string, field: string): number {
     const f = this.byName.get(`${group}.${field}`);

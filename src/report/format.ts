@@ -145,6 +145,12 @@ export function searchLine(r: Pick<CheckReport, 'complete' | 'stoppedBy' | 'stat
   return `search: ${how}, ${num(r.states)} states, ${num(r.transitions)} transitions, depth ${r.depth}, ${secs(r.seconds)} s${on}, ${num(r.statesPerSecond)} states/s`;
 }
 
+/** How a parallel search split its states: the key, and how its sample rated it. */
+export function partitionLine(p: NonNullable<CheckReport['partition']>): string {
+  const sampled = Number.isNaN(p.changeRate) ? '' : ` (sampled: ${Math.round(p.changeRate * 100)}% of steps change them; expected balance ${Math.round(p.balance * 100)}%)`;
+  return `partition: states split by ${p.fields.join(', ')}${sampled}`;
+}
+
 /** Which reductions ran, and what symmetry's canonical states stand for. */
 export function reductionLine(r: Pick<CheckReport, 'reduce' | 'represented' | 'symmetryFactor' | 'states'>): string {
   const used = [...(r.reduce.symmetry ? ['symmetry'] : []), ...(r.reduce.por ? ['partial-order'] : [])];
@@ -162,6 +168,7 @@ export function formatCheck(r: CheckReport, title: string): string {
   lines.push(`design: ${r.design} - ${title}`);
   lines.push(`bounds: ${describeConfig(r.config)}`);
   lines.push(searchLine(r));
+  if (r.partition !== undefined) lines.push(partitionLine(r.partition));
   lines.push(reductionLine(r));
   if (r.note !== undefined) lines.push(`  (${r.note})`);
   if (!r.complete && r.stoppedBy !== 'all-violated') {
