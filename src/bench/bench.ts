@@ -265,12 +265,21 @@ async function spinSection(args: Args, command: string): Promise<string[]> {
       emit(`| ${label(c)} | SPIN | - | - | - | - | does not finish in ${SPIN_MEMLIM_MB / 1024} GB |`);
     }
     const vsRate = (states: number, seconds: number): string => (spin === undefined ? '-' : `${(states / seconds / spin.rate).toFixed(2)}x states/s`);
-    const single = hintcheckOne(c, NO_REDUCTIONS, runs);
+    // One worker and two alternate, so that a machine whose speed drifts during the run slows both alike.
+    const ones: Measured[] = [];
+    const twos: Measured[] = [];
+    for (let k = 0; k < runs; k++) {
+      ones.push(hintcheckOne(c, NO_REDUCTIONS, 1));
+      twos.push(await hintcheckParallel(c, 2, 1));
+    }
+    const single = { ...ones[0], seconds: median(ones.map((x) => x.seconds)) };
+    const two = { ...twos[0], seconds: median(twos.map((x) => x.seconds)) };
     if (spin !== undefined) checkSame(`hintcheck on ${label(c)} disagrees with SPIN`, single.states, spin.states);
     emit(`| ${label(c)} | hintcheck, reductions off, 1 worker${one} | ${fmt(single.states)} | ${secs(single.seconds)} | ${fmt(single.states / single.seconds)} | ${single.bytesPerState.toFixed(1)} | ${vsRate(single.states, single.seconds)} |`);
-    const two = await hintcheckParallel(c, 2, runs);
     checkSame(`2 workers on ${label(c)} disagree with 1`, two.states, single.states);
-    const speedup = `${(single.seconds / two.seconds).toFixed(2)}x of 1 worker`;
+    const pairs = ones.map((x, k) => x.seconds / twos[k].seconds);
+    const spread = runs > 1 ? ` (pairs ${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)})` : '';
+    const speedup = `${(single.seconds / two.seconds).toFixed(2)}x of 1 worker${spread}`;
     emit(`| ${label(c)} | hintcheck, reductions off, 2 workers${one} | ${fmt(two.states)} | ${secs(two.seconds)} | ${fmt(two.states / two.seconds)} | ${two.bytesPerState.toFixed(1)} | ${spin === undefined ? speedup : `${vsRate(two.states, two.seconds)}; ${speedup}`} |`);
     const sym = hintcheckOne(c, { symmetry: true, por: false }, runs);
     // Without POR the canonical states stand for exactly the unreduced ones.
