@@ -1,6 +1,6 @@
 /**
  * One worker of a parallel search (see parallel.ts): an Engine that owns
- * the states hashing to its index. Foreign successors are batched per owner
+ * the states whose partition key hashes to its index. Foreign successors are batched per owner
  * and posted on the pair's port; the owner takes batches in with
  * receiveMessageOnPort between two of its own states, and waits on its
  * arrival word (Atomics) only once its own share of the level is done.

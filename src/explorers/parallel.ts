@@ -1,14 +1,17 @@
 /**
  * Breadth-first search on several cores. Each worker thread runs an Engine
- * that owns the states whose packed words hash to it: it stores them,
+ * that owns the states whose partition key (a few fields, chosen so that
+ * most steps leave it alone: see partition.ts) hashes to it: it stores them,
  * checks them and expands them; a successor owned by another worker is
  * batched and posted to that worker, which takes it in between two of its
  * own states. Levels stay in step: a worker that has expanded its share of
  * a level tells every peer so, drains what they send until each has said
  * the same, and reports to the coordinator here, which starts the next
- * level or stops. So the search visits the same states as one engine, in
- * the same breadth-first levels, and a violation's depth is still a
- * shortest counterexample's length.
+ * level or stops. Every worker moves to the next level, even one that owns
+ * none of its states, so that what it takes in is stored at the right
+ * depth. So the search visits the same states as one engine, in the same
+ * breadth-first levels, and a violation's depth is still a shortest
+ * counterexample's length.
  *
  * The store stays in the workers; a counterexample is rebuilt by one engine
  * searching as deep as the violation (see check.ts).
