@@ -32,6 +32,17 @@ describe('the parallel explorer', () => {
   });
 
   it.each([
+    { cpus: 3, pages: 5, capacity: 3 },
+    { cpus: 2, pages: 4, capacity: 2, mutant: 'no-isolate' },
+    { cpus: 3, pages: 4, capacity: 3, mutant: 'hold-lock' },
+  ])('with symmetry and partial-order reduction, %j gives one engine\'s verdicts and depths', async (config) => {
+    const one = check(spinReference, { config, reduce: 'all' });
+    const two = await checkParallel(spinReference, { config, reduce: 'all', workers: 2, source: { id: 'spin-reference' }, firstTry: 0 });
+    expect([two.workers, two.complete, two.reduce]).toEqual([2, true, { symmetry: true, por: true }]);
+    expect(outcome(two)).toEqual(outcome(one));
+  });
+
+  it.each([
     ['spin-reference', { cpus: 2, pages: 4, capacity: 2, mutant: 'no-isolate' }],
     ['spin-reference', { cpus: 3, pages: 4, capacity: 3, poison: 'on' as const }],
     ['d5-page-reporting', {}],

@@ -575,17 +575,19 @@ export class Engine {
     if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(this.m, this.cur);
   }
 
-  /** Whether this engine owns the successor s of the state being expanded. */
-  private mine(s: Uint8Array): boolean {
-    const share = this.share;
-    return share === undefined || share.kept(this.cur, s) || share.owner(s) === share.me;
-  }
-
-  /** Hand a packed successor to its owner: stored here, or queued for another engine. */
+  /**
+   * Hand a packed successor of the state being expanded to its owner:
+   * stored here, or queued for another engine. Whether it was new here
+   * (false for one sent away: its owner decides).
+   */
   private route(s: Uint8Array, w: Uint32Array): boolean {
-    if (!this.mine(s)) {
-      this.share!.foreign(w, this.share!.owner(s));
-      return false;
+    const share = this.share;
+    if (share !== undefined && !share.kept(this.cur, s)) {
+      const owner = share.owner(s);
+      if (owner !== share.me) {
+        share.foreign(w, owner);
+        return false;
+      }
     }
     const fresh = this.admit(s, w, this.depth + 1);
     if (fresh && this.store.count >= this.maxStates) this.stopNow = true;
@@ -643,8 +645,7 @@ export class Engine {
         if (this.actorOf[this.succStep[k]] !== ample) continue;
         for (let i = 0; i < W; i++) w[i] = this.succWords[k * W + i];
         next.set(this.succState.subarray(k * S, k * S + S));
-        const owned = this.mine(next);
-        if (!this.route(next, w) || !owned) allFresh = false;
+        if (!this.route(next, w)) allFresh = false;
         if (this.stopNow) return;
       }
     }

@@ -217,9 +217,10 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     }
   }, Math.min(progressMs, 50));
 
-  const round = async (cmd: WorkerCommand): Promise<LevelReport[]> => {
+  /** Post to every worker and wait for all their reports; a worker's error fails the search. */
+  const collect = async (post: (w: Worker, i: number) => void): Promise<LevelReport[]> => {
     const got = expect();
-    for (const w of workers) w.postMessage(cmd);
+    workers.forEach(post);
     const rs = await got;
     const bad = rs.find((r) => r.kind === 'error');
     if (bad !== undefined && bad.kind === 'error') {
@@ -229,6 +230,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     }
     return rs as LevelReport[];
   };
+  const round = (cmd: WorkerCommand): Promise<LevelReport[]> => collect((w) => w.postMessage(cmd));
 
   let partition: Partition | undefined;
   try {
@@ -237,16 +239,8 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
       const m = opts.model ?? buildModel(await designOfRef(opts.design), opts.config);
       const chosen = opts.partition !== undefined ? namedPartition(m, opts.partition) : choosePartition(m, n, opts.reduce.symmetry ? m.design.symmetry?.(m).canon : undefined);
       partition = chosen;
-      const got = expect();
-      workers.forEach((w, i) => w.postMessage({ kind: 'ports', ports: ports[i], partition: chosen.offsets } satisfies WorkerCommand, ports[i].filter((p): p is MessagePort => p !== null)));
-      const rs = await got;
-      const bad = rs.find((r) => r.kind === 'error');
-      if (bad !== undefined && bad.kind === 'error') {
-        const e = new WorkerFailed(bad.message);
-        e.name = bad.name;
-        throw e;
-      }
-      absorbReports(rs as LevelReport[], false);
+      const rs = await collect((w, i) => w.postMessage({ kind: 'ports', ports: ports[i], partition: chosen.offsets } satisfies WorkerCommand, ports[i].filter((p): p is MessagePort => p !== null)));
+      absorbReports(rs, false);
     }
     let advance = false;
     for (;;) {
