@@ -34,6 +34,20 @@ export class StoreFull extends Error {
   }
 }
 
+/**
+ * A zeroed table whose every page has been written once. A fresh page that
+ * is read first maps the kernel's shared zero page, and the first write then
+ * replaces it, which flushes the TLB of every core the process runs on: an
+ * interprocessor interrupt, a VM exit under KVM, and with worker threads a
+ * stall of the other search. Probing a new table reads before it writes, so
+ * its pages are written here, one word a page, before anything reads them.
+ */
+export function writtenTable(length: number): Uint32Array {
+  const t = new Uint32Array(length);
+  for (let i = 0; i < length; i += 1024) t[i] = 0;
+  return t;
+}
+
 function hashPair(a: number, b: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b);
   h ^= h >>> 13;
@@ -90,7 +104,7 @@ export class QuadTable {
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;
     this.slotBits = slotBits;
-    this.slots = new Uint32Array(1 << slotBits);
+    this.slots = writtenTable(1 << slotBits);
     this.mask = (1 << slotBits) - 1;
   }
 
@@ -162,7 +176,7 @@ export class QuadTable {
   private grow(): void {
     const k = this.slotBits + 1;
     if (k > MAX_SLOT_BITS) throw new StoreFull('segment table full: 2^31 hash slots');
-    const slots = new Uint32Array(2 ** k);
+    const slots = writtenTable(2 ** k);
     const mask = 2 ** k - 1;
     const w = this.width;
     for (let id = 0; id < this.count; id++) {
@@ -287,7 +301,7 @@ export class StateStore {
     const keyAt = key.map((line) => line.replace(/w\[(\d+)\]/g, 'w[o + $1]'));
     this.keyAt = new Function('store', ...tables, `return function keyAt(w, o) {\n${keyAt.join('\n')}\n};`)(this, ...nodes.map((n) => n.table));
     this.decode = new Function(...tables, `return function decode(a, b, w) {\n${dec.join('\n')}\n};`)(...nodes.map((n) => n.table));
-    this.keys = Array.from({ length: PARTS }, () => new Uint32Array(2 * slotsPerPartition));
+    this.keys = Array.from({ length: PARTS }, () => writtenTable(2 * slotsPerPartition));
     this.sizes = new Float64Array(PARTS).fill(slotsPerPartition);
     this.used = new Float64Array(PARTS);
   }
@@ -387,7 +401,7 @@ export class StateStore {
     if (this.bytes() + this.reserve + size * 8 > this.limit) {
       throw new StoreFull(`the visited set would pass the memory limit of ${Math.round(this.limit / 2 ** 20)} MiB`, 'memory-limit');
     }
-    const keys = new Uint32Array(2 * size);
+    const keys = writtenTable(2 * size);
     for (let j = 0; j < oldSize; j++) {
       const hi = old[2 * j + 1];
       if (hi === 0) continue;
