@@ -46,9 +46,19 @@ function graph(m: Model): { levels: State[][]; steps: [State, State][] } {
   return { levels, steps };
 }
 
+/** ownerFunction on the working vector: the state packed first. */
+function packedOwner(m: Model, offsets: readonly number[], n: number): (s: State) => number {
+  const owner = ownerFunction(m.layout.packedMasks(offsets), n);
+  const w = new Uint32Array(m.layout.words);
+  return (s) => {
+    m.layout.pack(s, w, 0);
+    return owner(w);
+  };
+}
+
 /** Share of steps whose successor has another owner, and the levels' states over n times their busiest owner's. */
 function rate(m: Model, g: ReturnType<typeof graph>, offsets: readonly number[], n: number): { cross: number; balance: number } {
-  const owner = ownerFunction(offsets, n);
+  const owner = packedOwner(m, offsets, n);
   const cross = g.steps.filter(([s, t]) => owner(s) !== owner(t)).length / g.steps.length;
   let states = 0;
   let busiest = 0;
@@ -77,6 +87,29 @@ describe('the partition of a parallel search', () => {
     expect(chosen.balance).toBeGreaterThan(0.95);
   });
 
+  it('masks exactly the key\'s bits in the packed words, for every field, straddling a word or not', () => {
+    const L = m.layout;
+    const states = g.levels.flat().slice(0, 400);
+    const a = new Uint32Array(L.words);
+    const b = new Uint32Array(L.words);
+    const wrong: string[] = [];
+    for (const f of L.stateFields()) {
+      const offsets = Array.from({ length: f.length }, (_, i) => f.offset + i);
+      const masks = L.packedMasks(offsets);
+      let bits = 0;
+      for (const x of masks) for (let v = x; v !== 0; v &= v - 1) bits++;
+      const kept = keyKeptFunction(masks);
+      for (let i = 1; i < states.length; i++) {
+        L.pack(states[i - 1], a, 0);
+        L.pack(states[i], b, 0);
+        const same = offsets.every((o) => states[i - 1][o] === states[i][o]);
+        if (kept(a, b) !== same) wrong.push(`${f.name}: masked words say ${!same}`);
+      }
+      if (bits === 0 && f.length > 0) wrong.push(`${f.name}: no bits`);
+    }
+    expect(wrong.slice(0, 3)).toEqual([]);
+  });
+
   it('is the same choice every time (a run is reproducible)', () => {
     expect(choosePartition(m, 2)).toEqual(choosePartition(m, 2));
   });
@@ -89,8 +122,15 @@ describe('the partition of a parallel search', () => {
 
   it('gives an owner from the key alone, and a step that keeps the key keeps the owner', () => {
     const p = namedPartition(m, ['pages.state']);
-    const owner = ownerFunction(p.offsets, 3);
-    const kept = keyKeptFunction(p.offsets);
+    const owner = packedOwner(m, p.offsets, 3);
+    const keptWords = keyKeptFunction(m.layout.packedMasks(p.offsets));
+    const a = new Uint32Array(m.layout.words);
+    const b = new Uint32Array(m.layout.words);
+    const kept = (s: State, t: State): boolean => {
+      m.layout.pack(s, a, 0);
+      m.layout.pack(t, b, 0);
+      return keptWords(a, b);
+    };
     let keptSteps = 0;
     const wrong: string[] = [];
     const owners = new Set<number>();

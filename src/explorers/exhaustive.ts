@@ -179,10 +179,10 @@ interface EngineOptions {
 export interface Share {
   /** This engine's index among the workers. */
   readonly me: number;
-  /** The owner of a state, by its working vector. */
-  readonly owner: (s: Uint8Array) => number;
-  /** Whether a step left the partition key alone: then the successor's owner is its parent's. */
-  readonly kept: (from: Uint8Array, to: Uint8Array) => boolean;
+  /** The owner of a state, by its packed words. */
+  readonly owner: (w: Uint32Array) => number;
+  /** Whether a step left the partition key alone (packed words before and after): then the successor's owner is its parent's. */
+  readonly kept: (from: Uint32Array, to: Uint32Array) => boolean;
   /** Hand a packed successor to its owner. */
   readonly foreign: (w: Uint32Array, owner: number) => void;
 }
@@ -332,7 +332,7 @@ export class Engine {
     });
     this.canon?.(init);
     this.m.layout.pack(init, this.words, 0);
-    if (this.share !== undefined && this.share.owner(init) !== this.share.me) return;
+    if (this.share !== undefined && this.share.owner(this.words) !== this.share.me) return;
     this.admit(init, this.words, 0);
   }
 
@@ -486,7 +486,7 @@ export class Engine {
           if (canon !== undefined) canon(next);
           L.pack(next, nextWords, 0);
           let owner = me;
-          if (share !== undefined && !share.kept(cur, next) && (owner = share.owner(next)) !== me) {
+          if (share !== undefined && !share.kept(words, nextWords) && (owner = share.owner(nextWords)) !== me) {
             share.foreign(nextWords, owner);
           } else if (store.insert(nextWords, depth + 1)) {
             this.upcoming.push(store.a, store.b);
@@ -582,8 +582,8 @@ export class Engine {
    */
   private route(s: Uint8Array, w: Uint32Array): boolean {
     const share = this.share;
-    if (share !== undefined && !share.kept(this.cur, s)) {
-      const owner = share.owner(s);
+    if (share !== undefined && !share.kept(this.words, w)) {
+      const owner = share.owner(w);
       if (owner !== share.me) {
         share.foreign(w, owner);
         return false;

@@ -161,17 +161,19 @@ async function main(): Promise<void> {
   parentPort!.on('message', (cmd: WorkerCommand) => {
     try {
       switch (cmd.kind) {
-        case 'ports':
+        case 'ports': {
           peers = cmd.ports;
+          const masks = m.layout.packedMasks(cmd.partition);
           engine = new Engine(m, {
             invariants,
             reduce: init.reduce,
             memoryLimit: init.memoryLimit,
-            share: { me, owner: ownerFunction(cmd.partition, n), kept: keyKeptFunction(cmd.partition), foreign },
+            share: { me, owner: ownerFunction(masks, n), kept: keyKeptFunction(masks), foreign },
           });
           engine.start();
           reply(report(true));
           break;
+        }
         case 'level':
           reply(level(cmd.advance));
           break;

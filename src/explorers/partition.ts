@@ -44,22 +44,30 @@ export interface Partition {
   readonly sampled: number;
 }
 
-/** The owner of a state, of `n` workers: a mix of its key bytes (generated straight-line code). */
-export function ownerFunction(offsets: readonly number[], n: number): (s: Uint8Array) => number {
-  const body = [
-    'let h = 0x811c9dc5;',
-    ...offsets.map((o) => `h = Math.imul(h ^ s[${o}], 0x01000193); h ^= h >>> 15;`),
-    'h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);',
-    'h ^= h >>> 13;',
-    `return (h >>> 0) % ${n};`,
-  ];
-  return new Function('s', body.join('\n')) as (s: Uint8Array) => number;
+/**
+ * The owner of a packed state, of `n` workers: a mix of its words under the
+ * key's masks (Layout.packedMasks), in generated straight-line code.
+ */
+export function ownerFunction(masks: Uint32Array, n: number): (w: Uint32Array) => number {
+  const body = ['let h = 0x811c9dc5;'];
+  masks.forEach((mask, i) => {
+    if (mask !== 0) body.push(`h = Math.imul(h ^ (w[${i}] & ${mask >>> 0}), 0x01000193); h ^= h >>> 15;`);
+  });
+  body.push('h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);', 'h ^= h >>> 13;', `return (h >>> 0) % ${n};`);
+  return new Function('w', body.join('\n')) as (w: Uint32Array) => number;
 }
 
-/** Whether a step from `a` to `b` left the key alone (so b has a's owner). */
-export function keyKeptFunction(offsets: readonly number[]): (a: Uint8Array, b: Uint8Array) => boolean {
-  const test = offsets.map((o) => `a[${o}] === b[${o}]`).join(' && ');
-  return new Function('a', 'b', `return ${test || 'true'};`) as (a: Uint8Array, b: Uint8Array) => boolean;
+/**
+ * Whether a step from packed state `a` to packed state `b` left the key
+ * alone (so b has a's owner): a word or two, where comparing the key's
+ * elements one by one took a score of byte loads on every step.
+ */
+export function keyKeptFunction(masks: Uint32Array): (a: Uint32Array, b: Uint32Array) => boolean {
+  const test: string[] = [];
+  masks.forEach((mask, i) => {
+    if (mask !== 0) test.push(`((a[${i}] ^ b[${i}]) & ${mask >>> 0}) === 0`);
+  });
+  return new Function('a', 'b', `return ${test.join(' && ') || 'true'};`) as (a: Uint32Array, b: Uint32Array) => boolean;
 }
 
 /**

@@ -156,6 +156,33 @@ export class Layout {
     return this.fields.filter((f) => !f.decl.transient).map((f) => ({ name: `${f.group.name}.${f.name}`, offset: f.offset, length: f.length }));
   }
 
+  /**
+   * Per packed word, the bits that hold the elements at these byte offsets
+   * of the working vector: two states agree on those elements exactly when
+   * their packed words agree under the masks. Transient elements pack to nothing.
+   */
+  packedMasks(offsets: readonly number[]): Uint32Array {
+    const masks = new Uint32Array(this.words);
+    const want = new Set(offsets);
+    let pos = 0;
+    let segment = 0;
+    for (const f of this.fields) {
+      if (f.decl.transient) continue;
+      if ((f.group.segment ?? 1) !== segment) {
+        segment = 1;
+        pos = this.segments[0] * 32;
+      }
+      for (let i = 0; i < f.length; i++) {
+        if (want.has(f.offset + i)) {
+          // Bit by bit: a field may straddle two words.
+          for (let b = pos; b < pos + f.bits; b++) masks[b >>> 5] |= 1 << (b & 31);
+        }
+        pos += f.bits;
+      }
+    }
+    return masks;
+  }
+
   /** Values a field may take; transitions that write outside it produce a malformed state. */
   domainOf(group: string, field: string): number {
     const f = this.byName.get(`${group}.${field}`);
