@@ -121,7 +121,7 @@ export interface LevelReport {
 
 export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly message: string; readonly name: string };
 
-/** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector (see partition.ts). */
+/** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector, which each worker turns into masks of the packed words (see partition.ts). */
 export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[]; readonly partition: readonly number[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
 
 function mib(bytes: number): string {
