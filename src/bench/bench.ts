@@ -256,7 +256,7 @@ async function spinSection(args: Args, command: string): Promise<string[]> {
     // SPIN's large runs take minutes each and only set the one-worker rate's yardstick: once.
     const spinRuns = row.large ? 1 : runs;
     const runsNote = (n: number): string => (n !== args.runs ? ` (${n} run${n === 1 ? '' : 's'})` : '');
-    const one = runsNote(runs);
+    const runsLabel = runsNote(runs);
     const emit = (line: string): void => {
       lines.push(line);
       say(line);
@@ -286,19 +286,19 @@ async function spinSection(args: Args, command: string): Promise<string[]> {
     const single = { ...ones[0], seconds: median(ones.map((x) => x.seconds)) };
     const two = { ...twos[0], seconds: median(twos.map((x) => x.seconds)) };
     if (spin !== undefined) checkSame(`hintcheck on ${label(c)} disagrees with SPIN`, single.states, spin.states);
-    emit(`| ${label(c)} | hintcheck, reductions off, 1 worker${one} | ${fmt(single.states)} | ${secs(single.seconds)} | ${fmt(single.states / single.seconds)} | ${single.bytesPerState.toFixed(1)} | ${vsRate(single.states, single.seconds)} |`);
+    emit(`| ${label(c)} | hintcheck, reductions off, 1 worker${runsLabel} | ${fmt(single.states)} | ${secs(single.seconds)} | ${fmt(single.states / single.seconds)} | ${single.bytesPerState.toFixed(1)} | ${vsRate(single.states, single.seconds)} |`);
     checkSame(`2 workers on ${label(c)} disagree with 1`, two.states, single.states);
     const pairs = ones.map((x, k) => x.seconds / twos[k].seconds);
     const spread = runs > 1 ? ` (pairs ${Math.min(...pairs).toFixed(2)}-${Math.max(...pairs).toFixed(2)})` : '';
     const speedup = `${(single.seconds / two.seconds).toFixed(2)}x of 1 worker${spread}`;
-    emit(`| ${label(c)} | hintcheck, reductions off, 2 workers${one} | ${fmt(two.states)} | ${secs(two.seconds)} | ${fmt(two.states / two.seconds)} | ${two.bytesPerState.toFixed(1)} | ${spin === undefined ? speedup : `${vsRate(two.states, two.seconds)}; ${speedup}`} |`);
+    emit(`| ${label(c)} | hintcheck, reductions off, 2 workers${runsLabel} | ${fmt(two.states)} | ${secs(two.seconds)} | ${fmt(two.states / two.seconds)} | ${two.bytesPerState.toFixed(1)} | ${spin === undefined ? speedup : `${vsRate(two.states, two.seconds)}; ${speedup}`} |`);
     const sym = hintcheckOne(c, { symmetry: true, por: false }, runs);
     // Without POR the canonical states stand for exactly the unreduced ones.
     checkSame(`symmetry-reduced run on ${label(c)} stands for a different number of states`, sym.represented ?? -1, single.states);
     const sooner = (s: number): string => (spin === undefined ? '-' : `${(spin.seconds / s).toFixed(0)}x sooner`);
-    emit(`| ${label(c)} | hintcheck, symmetry, 1 worker${one} | ${fmt(sym.states)} canonical (${(single.states / sym.states).toFixed(1)}x fewer) | ${secs(sym.seconds)} | - | ${sym.bytesPerState.toFixed(1)} | ${sooner(sym.seconds)} |`);
+    emit(`| ${label(c)} | hintcheck, symmetry, 1 worker${runsLabel} | ${fmt(sym.states)} canonical (${(single.states / sym.states).toFixed(1)}x fewer) | ${secs(sym.seconds)} | - | ${sym.bytesPerState.toFixed(1)} | ${sooner(sym.seconds)} |`);
     const all = hintcheckOne(c, { symmetry: true, por: true }, runs);
-    emit(`| ${label(c)} | hintcheck, symmetry + POR (default), 1 worker${one} | ${fmt(all.states)} canonical (${(single.states / all.states).toFixed(1)}x fewer) | ${secs(all.seconds)} | - | ${all.bytesPerState.toFixed(1)} | ${sooner(all.seconds)} |`);
+    emit(`| ${label(c)} | hintcheck, symmetry + POR (default), 1 worker${runsLabel} | ${fmt(all.states)} canonical (${(single.states / all.states).toFixed(1)}x fewer) | ${secs(all.seconds)} | - | ${all.bytesPerState.toFixed(1)} | ${sooner(all.seconds)} |`);
   }
   return lines;
 }

@@ -70,6 +70,11 @@ export function keyKeptFunction(masks: Uint32Array): (a: Uint32Array, b: Uint32A
   return new Function('a', 'b', `return ${test.join(' && ') || 'true'};`) as (a: Uint32Array, b: Uint32Array) => boolean;
 }
 
+/** The working-vector bytes of these fields' elements. */
+function elementOffsets(fields: readonly { readonly offset: number; readonly length: number }[]): number[] {
+  return fields.flatMap((f) => Array.from({ length: f.length }, (_, i) => f.offset + i));
+}
+
 /**
  * Choose the key for `n` workers from a breadth-first sample of `m` (with
  * `canon` applied to every state, as the search stores them).
@@ -78,7 +83,7 @@ export function choosePartition(m: Model, n: number, canon?: (s: State) => void,
   const L = m.layout;
   const fields = L.stateFields();
   const F = fields.length;
-  const all = fields.flatMap((f) => Array.from({ length: f.length }, (_, i) => f.offset + i));
+  const all = elementOffsets(fields);
   const T = L.transients;
   const words = new Uint32Array(L.words);
   const key = (s: State): string => {
@@ -241,14 +246,13 @@ export function choosePartition(m: Model, n: number, canon?: (s: State) => void,
     }
     best = cost(-1);
   }
-  const offsetsOf = (set: readonly number[]): number[] => set.flatMap((k) => Array.from({ length: fields[k].length }, (_, i) => fields[k].offset + i));
   // A space too small to sample levels from: the whole state, which splits any level as evenly as hashing can.
   if (chosen.length === 0 || sampled < MIN_LEVEL_PER_WORKER * n) {
     for (let k = 0; k < F; k++) if (!chosen.includes(k)) choose(k);
     return { fields: fields.map((f) => f.name), offsets: all, changeRate: changeRate(-1), balance: balance(-1), sampled };
   }
   chosen.sort((x, y) => x - y);
-  return { fields: chosen.map((k) => fields[k].name), offsets: offsetsOf(chosen), changeRate: best.rate, balance: best.bal, sampled };
+  return { fields: chosen.map((k) => fields[k].name), offsets: elementOffsets(chosen.map((k) => fields[k])), changeRate: best.rate, balance: best.bal, sampled };
 }
 
 /** A key of the named fields (group.field), for a caller that knows better than the sample, and for tests. */
@@ -257,5 +261,5 @@ export function namedPartition(m: Model, names: readonly string[]): Partition {
   const unknown = names.filter((x) => !fields.some((f) => f.name === x));
   if (unknown.length > 0) throw new Error(`no stored field ${unknown.join(', ')}: accepted ${fields.map((f) => f.name).join(', ')}`);
   const chosen = fields.filter((f) => names.includes(f.name));
-  return { fields: chosen.map((f) => f.name), offsets: chosen.flatMap((f) => Array.from({ length: f.length }, (_, i) => f.offset + i)), changeRate: NaN, balance: NaN, sampled: 0 };
+  return { fields: chosen.map((f) => f.name), offsets: elementOffsets(chosen), changeRate: NaN, balance: NaN, sampled: 0 };
 }

@@ -91,6 +91,8 @@ export class Layout {
   readonly firstInvalid: (s: Uint8Array) => number;
   private readonly fields: readonly FieldInfo[];
   private readonly byName = new Map<string, FieldInfo>();
+  /** Per working-vector byte: the first bit of its element in the packed words, or -1 (transient, or a one-value domain). */
+  private readonly bitAt: Int32Array;
 
   constructor(groups: readonly GroupDecl[]) {
     this.groups = groups;
@@ -122,6 +124,17 @@ export class Layout {
     const w1 = Math.max(1, Math.ceil(segBits[1] / 32));
     this.segments = [w0, w1];
     this.words = w0 + w1;
+    // Segment 0 from bit 0, segment 1 from its first word on.
+    this.bitAt = new Int32Array(offset).fill(-1);
+    const pos = [0, w0 * 32];
+    for (const f of infos) {
+      if (f.decl.transient || f.bits === 0) continue;
+      const seg = f.group.segment ?? 1;
+      for (let i = 0; i < f.length; i++) {
+        this.bitAt[f.offset + i] = pos[seg];
+        pos[seg] += f.bits;
+      }
+    }
     const { pack, unpack } = this.generate();
     this.pack = pack;
     this.unpack = unpack;
@@ -163,21 +176,12 @@ export class Layout {
    */
   packedMasks(offsets: readonly number[]): Uint32Array {
     const masks = new Uint32Array(this.words);
-    const want = new Set(offsets);
-    let pos = 0;
-    let segment = 0;
     for (const f of this.fields) {
-      if (f.decl.transient) continue;
-      if ((f.group.segment ?? 1) !== segment) {
-        segment = 1;
-        pos = this.segments[0] * 32;
-      }
       for (let i = 0; i < f.length; i++) {
-        if (want.has(f.offset + i)) {
-          // Bit by bit: a field may straddle two words.
-          for (let b = pos; b < pos + f.bits; b++) masks[b >>> 5] |= 1 << (b & 31);
-        }
-        pos += f.bits;
+        const at = this.bitAt[f.offset + i];
+        if (at < 0 || !offsets.includes(f.offset + i)) continue;
+        // Bit by bit: an element may straddle two words.
+        for (let bit = at; bit < at + f.bits; bit++) masks[bit >>> 5] |= 1 << (bit & 31);
       }
     }
     return masks;
@@ -193,20 +197,11 @@ export class Layout {
   private generate(): Pick<Layout, 'pack' | 'unpack'> {
     const terms: string[][] = Array.from({ length: this.words }, () => []);
     const reads: string[] = [];
-    let pos = 0;
-    let segment = 0;
     for (const f of this.fields) {
-      if (!f.decl.transient && (f.group.segment ?? 1) !== segment) {
-        segment = 1;
-        pos = this.segments[0] * 32;
-      }
       for (let i = 0; i < f.length; i++) {
         const o = f.offset + i;
-        if (f.decl.transient) {
-          reads.push(`s[${o}] = 0;`);
-          continue;
-        }
-        if (f.bits === 0) {
+        const pos = this.bitAt[o];
+        if (pos < 0) {
           reads.push(`s[${o}] = 0;`);
           continue;
         }
@@ -220,7 +215,6 @@ export class Layout {
         } else {
           reads.push(`s[${o}] = (w[off + ${w}] >>> ${sh}) & ${mask};`);
         }
-        pos += f.bits;
       }
     }
     const writes = terms.map((t, w) => `w[off + ${w}] = ${t.length ? t.join(' | ') : '0'};`);
