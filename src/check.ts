@@ -3,8 +3,11 @@
  * the selected invariants, turned into verdicts. This is the library entry
  * point the CLI, the matrix and the tests share.
  */
+import { InternalError } from './errors.js';
 import { totalmem } from 'node:os';
-import { DesignError } from './load.js';
+import { DesignError } from './errors.js';
+import { validateDesign } from './validate.js';
+import { bindInvariant } from './invariants/bind.js';
 import { invariantsFor, knownInvariants } from './invariants/index.js';
 import type { Invariant } from './invariants/types.js';
 import { UsageError, type Config } from './model/config.js';
@@ -13,7 +16,7 @@ import type { Design, Model, State } from './model/types.js';
 import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
 import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/parallel.js';
 import type { Partition } from './explorers/partition.js';
-import { concretize, counterexample, describePath, pathTo, storeParents, type Trace } from './explorers/trace.js';
+import { concretize, counterexample, describePath, messageAt, pathTo, storeParents, type Trace } from './explorers/trace.js';
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
 import { coverageOf, type Coverage } from './coverage.js';
 import { encodeToken, scheduleOf } from './explorers/replay.js';
@@ -128,7 +131,9 @@ export interface CheckOptions {
   readonly witness?: readonly string[];
 }
 
+/** The invariants a check runs, after the design's own ids and configurations are checked (validate.ts). */
 export function selectInvariants(design: Design, cfg: Config, ids: readonly string[] | undefined): Invariant[] {
+  validateDesign(design);
   if (ids === undefined || ids.length === 0) return invariantsFor(design, cfg);
   const known = knownInvariants(design);
   return ids.map((id) => {
@@ -151,13 +156,15 @@ export function verdicts(m: Model, invs: readonly Invariant[], r: SearchResult, 
     const v = r.violations.get(inv.id);
     if (v !== undefined) {
       const accepted = m.design.accepts?.[inv.id];
+      const trace = traces ? counterexample(m, storeParents(m, r.store, canonOf(m, r.reduce)), v, v.words, canonOf(m, r.reduce)) : undefined;
       return {
         invariant: inv.id,
         verdict: 'violated',
         ...(accepted !== undefined ? { accepted } : {}),
-        message: v.message,
+        // Said of the trace it is printed with (under symmetry the search saw a canonical state).
+        message: trace !== undefined ? messageAt(m, inv, trace.steps.map((st) => st.id)) : v.message,
         depth: v.depth,
-        ...(traces ? { trace: counterexample(m, storeParents(m, r.store, canonOf(m, r.reduce)), v, v.words, canonOf(m, r.reduce)) } : {}),
+        ...(trace !== undefined ? { trace } : {}),
       };
     }
     return { invariant: inv.id, verdict: r.complete ? 'holds' : 'unknown' };
@@ -242,7 +249,7 @@ function finish(
       const min = minimizePreemptions(m, invs[k], ids).actions;
       const from = scheduleShape(m, ids);
       const to = scheduleShape(m, min);
-      r = { ...r, preemptions: { from, to }, ...(to.preemptions < from.preemptions || to.switches < from.switches ? { trace: describePath(m, min) } : {}) };
+      r = { ...r, preemptions: { from, to }, ...(to.preemptions < from.preemptions || to.switches < from.switches ? { trace: describePath(m, min), message: messageAt(m, invs[k], min) } : {}) };
     }
     if (r.trace !== undefined) r = { ...r, token: encodeToken(scheduleOf(m, r.trace.steps.map((st) => st.id), { invariant: x.invariant, explorer: 'exhaustive' })) };
     return r;
@@ -260,12 +267,12 @@ function witnessTrace(m: Model, r: SearchResult, k: number, inv: Invariant): Tra
   const path = pathTo(storeParents(m, r.store, canon), words, from.depth);
   const ids = canon === undefined ? path.actions : concretize(m, path.states, canon);
   const s = stateAfter(m, ids);
-  const pre = inv.bind(m).reached;
+  const pre = bindInvariant(m, inv);
   for (const a of m.actions) {
     const n = stepFrom(m, s, a);
-    if (n !== undefined && ((pre?.edge !== undefined && pre.edge(s, n, a)) || (pre?.state !== undefined && pre.state(n)))) return describePath(m, [...ids, a.id]);
+    if (n !== undefined && ((pre.reachedEdge !== undefined && pre.reachedEdge(s, n, a)) || (pre.reachedState !== undefined && pre.reachedState(n)))) return describePath(m, [...ids, a.id]);
   }
-  throw new Error(`[hintcheck internal bug] no step from the witness path meets the precondition of ${inv.id}`);
+  throw new InternalError(`no step from the witness path meets the precondition of ${inv.id}`);
 }
 
 /** How long one engine tries before a parallel check starts its workers. */

@@ -79,7 +79,7 @@ export async function runRandomCheck(p: Parsed, design: Design, explorer: Random
     explorer,
     config: configOverrides(p),
     invariants: (p['--invariant'] as string[] | undefined) ?? [],
-    source: file !== undefined ? { id: design.id, file: resolve(file) } : { id: design.id },
+    source: file !== undefined ? { id: design.id, file: resolve(file), shownAs: file } : { id: design.id },
     ...(p['--workers'] !== undefined ? { workers: p['--workers'] as number } : {}),
     ...(p['--runs'] !== undefined ? { runs: p['--runs'] as number } : {}),
     ...(p['--depth'] !== undefined ? { depth: p['--depth'] as number } : {}),

@@ -15,7 +15,8 @@ import { DESIGNS } from './model/designs/index.js';
 import { resolveConfig } from './model/system.js';
 import type { Progress } from './explorers/exhaustive.js';
 import { designPages, stalePages, writePages } from './docs.js';
-import { DesignError, loadDesignFile } from './load.js';
+import { errorJson, errorKind, exitCodeOf } from './errors.js';
+import { loadDesignFile } from './load.js';
 import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline, type MatrixRow } from './matrix.js';
 import { configOverrides, parseFlags, pickDesign, type FlagKind, type Io } from './cli-args.js';
 import { explorerOf, RANDOM_FLAGS, runMerge, runRandomCheck, runReplay, writeCheckTraces } from './cli-random.js';
@@ -149,7 +150,7 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
   const file = p['--design-file'] as string | undefined;
   if (p['--workers'] === 0) throw new UsageError('check: --workers 0 is out of range: accepted 1 or more');
   const report = await checkParallel(design, {
-    source: file !== undefined ? { id: design.id, file: resolve(file) } : { id: design.id },
+    source: file !== undefined ? { id: design.id, file: resolve(file), shownAs: file } : { id: design.id },
     ...(p['--workers'] !== undefined ? { workers: p['--workers'] as number } : {}),
     config: configOverrides(p),
     invariants: (p['--invariant'] as string[] | undefined) ?? [],
@@ -392,10 +393,25 @@ export async function main(argv: readonly string[], io: Io = {
         throw new UsageError(`unknown command '${cmd}': accepted check, replay, merge, matrix, list, docs, help`);
       });
   } catch (e) {
-    if (e instanceof UsageError || e instanceof DesignError) {
-      io.err(`hintcheck: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
+    return reportError(e, argv.includes('--json'), io);
   }
+}
+
+/**
+ * An error as the command line shows it: one line on stderr (and under
+ * --json one object on stdout), and its kind's exit code. A bug of ours
+ * says so, and shows its stack only with HINTCHECK_DEBUG=1.
+ */
+export function reportError(e: unknown, json: boolean, io: Io): number {
+  const kind = errorKind(e);
+  if (json) io.out(JSON.stringify(errorJson(e)) + '\n');
+  const line = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
+  if (kind === 'internal') {
+    io.err(`hintcheck: internal error: ${line} (a bug in hintcheck, exit code 4; HINTCHECK_DEBUG=1 shows where)\n`);
+    if (process.env.HINTCHECK_DEBUG === '1' && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
+  } else {
+    io.err(`hintcheck: ${line}\n`);
+    if (process.env.HINTCHECK_DEBUG === '1' && e instanceof Error && e.stack !== undefined) io.err(`${e.stack}\n`);
+  }
+  return exitCodeOf(e);
 }

@@ -8,11 +8,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { check, type CheckReport, type Verdict } from './check.js';
 import { invariantsFor } from './invariants/index.js';
-import { DesignError } from './load.js';
-import { UsageError, type Config } from './model/config.js';
+import { deserializeError, UsageError, type SerializedError } from './errors.js';
+import type { Config } from './model/config.js';
 import { DESIGNS } from './model/designs/index.js';
 import type { Design } from './model/types.js';
 
@@ -95,10 +96,10 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
         while (next < jobs.length) {
           const i = next++;
           const report = await new Promise<CheckReport>((resolve, reject) => {
-            const onMessage = (msg: { report?: CheckReport; error?: string; kind?: string }): void => {
+            const onMessage = (msg: { report?: CheckReport; error?: SerializedError }): void => {
               w.off('error', onError);
               if (msg.error === undefined) resolve(msg.report!);
-              else reject(msg.kind === 'DesignError' ? new DesignError(msg.error) : msg.kind === 'UsageError' ? new UsageError(msg.error) : new Error(msg.error));
+              else reject(deserializeError(msg.error));
             };
             const onError = (e: Error): void => {
               w.off('message', onMessage);
@@ -106,7 +107,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
             };
             w.once('message', onMessage);
             w.once('error', onError);
-            w.postMessage({ design: jobs[i].design.id, file: opts.designFile, row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces });
+            w.postMessage({ design: jobs[i].design.id, ...(opts.designFile !== undefined ? { file: resolvePath(opts.designFile), shownAs: opts.designFile } : {}), row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces });
           });
           done(i, report);
         }

@@ -15,7 +15,7 @@ import type { DesignRef } from './explorers/parallel.js';
 import { defaultRandomWorkers, Planner, runRandom, type RandomKind, type RunPlan, type RunResult } from './explorers/random.js';
 import { encodeToken, scheduleOf } from './explorers/replay.js';
 import { shrinkSchedule, type ScheduleShape } from './explorers/shrink.js';
-import { describePath, type Trace } from './explorers/trace.js';
+import { describePath, messageAt, type Trace } from './explorers/trace.js';
 import { Walker } from './explorers/walk.js';
 
 export interface RandomResult {
@@ -137,7 +137,8 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
       invariant: inv.id,
       verdict: 'violated',
       ...(accepted !== undefined ? { accepted } : {}),
-      message: v.message,
+      // Said of the trace it is printed with: shrinking may have moved the violation to another actor.
+      message: messageAt(m, inv, ids),
       run: v.walk,
       ...(plan.explorer === 'swarm' ? { member: planner.memberOf(v.walk) } : {}),
       depth: ids.length,

@@ -55,7 +55,7 @@ describe('the worked example of docs/writing-a-design.md', () => {
 
 describe('design errors', () => {
   it.each([
-    ['throws.ts', /design throws \(test\/fixtures\/throws\.ts\): step worker start threw Error: boom\n {2}in state \{/],
+    ['throws.ts', /design throws \(test\/fixtures\/throws\.ts\): step worker start threw Error: boom; in state \{/],
     ['out-of-domain.ts', /step worker start wrote 7 outside its field's domain \(worker\.phase = 7 \(domain 0\.\.1\)\)/],
     ['nondeterministic.ts', /step worker flip is not deterministic/],
     ['writes-when-disabled.ts', /step worker peek returned false \(not enabled\) but changed the state/],

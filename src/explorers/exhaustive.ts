@@ -10,11 +10,11 @@
  * and two word buffers are reused for every state and successor. Model
  * functions only ever get the private successor copy to change.
  */
-import type { Checks, Invariant } from '../invariants/types.js';
-import type { Model } from '../model/types.js';
-import { DesignError } from '../load.js';
-import type { Action, State } from '../model/types.js';
+import { bindInvariant, eventsBroken, raisedAny, readsBroken, type BoundInvariant } from '../invariants/bind.js';
+import type { Invariant } from '../invariants/types.js';
+import type { Action, Model, State } from '../model/types.js';
 import { ChunkPool, PairQueue } from './queue.js';
+import { designError, stepThrew } from './step.js';
 import { StateStore, StoreFull } from './store.js';
 
 /** Which reductions a search applies. */
@@ -98,7 +98,7 @@ export interface SearchResult {
 
 interface Active {
   readonly inv: Invariant;
-  readonly checks: Checks;
+  readonly checks: BoundInvariant;
   /** The one storage segment the state check reads, or -1. */
   readonly segment: number;
   /** Segment ids already checked and found fine (1 per id). */
@@ -131,17 +131,6 @@ function dispatchTable(m: Model): { at: Int32Array; start: Int32Array; ids: Int3
   });
   start[offsets.length * 257] = ids.length;
   return { at: Int32Array.from(offsets), start, ids: Int32Array.from(ids) };
-}
-
-function describeArgs(a: Action): string {
-  const parts = Object.entries(a.args).map(([k, v]) => `${k}=${v}`);
-  return parts.length ? `(${parts.join(', ')})` : '';
-}
-
-/** A design error naming the design (and its file), the step and the state it was taken from. */
-export function designError(m: Model, a: Action, s: State, problem: string): DesignError {
-  const where = m.design.source !== undefined ? `${m.design.id} (${m.design.source})` : m.design.id;
-  return new DesignError(`design ${where}: step ${m.actors[a.actor]} ${a.name}${describeArgs(a)} ${problem}\n  in state ${JSON.stringify(m.layout.view(s))}`);
 }
 
 function sampleCheck(m: Model, cur: State): void {
@@ -233,6 +222,10 @@ export class Engine {
   private readonly dispatchIds: Int32Array;
   private stateChecks: Active[];
   private edgeChecks: Active[];
+  /** Whether some edge check declares no events, and so runs on every transition. */
+  private edgeAlways = false;
+  /** Whether the state being expanded (reduced search) is one of the sample. */
+  private sampled = false;
   private readonly canon: ((s: State) => void) | undefined;
   private readonly orbit: ((s: State) => number) | undefined;
   private readonly por: boolean;
@@ -263,19 +256,22 @@ export class Engine {
     this.dispatchStart = t.start;
     this.dispatchIds = t.ids;
     const active: Active[] = opts.invariants.map((inv) => {
-      const checks = inv.bind(m);
+      const checks = bindInvariant(m, inv);
       return { inv, checks, segment: onlySegment(m, checks.reads), seen: new Uint8Array(1024) };
     });
     this.stateChecks = active.filter((a) => a.checks.state !== undefined);
     this.edgeChecks = active.filter((a) => a.checks.edge !== undefined);
+    this.edgeAlways = this.edgeChecks.some((c) => c.checks.events === null);
     this.total = active.length;
     this.fired = new Float64Array(m.actions.length);
     this.reachedDepth = new Float64Array(active.length).fill(-1);
     this.reachedFrom = active.map(() => undefined);
     this.pending = [];
     active.forEach((x, k) => {
-      const r = x.checks.reached;
-      if (r?.state !== undefined || r?.edge !== undefined) this.pending.push({ k, ...(r.state !== undefined ? { state: r.state } : {}), ...(r.edge !== undefined ? { edge: r.edge } : {}) });
+      const c = x.checks;
+      // Without a precondition every state is one the invariant speaks of, the initial one first.
+      if (c.unconditional) this.reachedDepth[k] = 0;
+      else this.pending.push({ k, ...(c.reachedState !== undefined ? { state: c.reachedState } : {}), ...(c.reachedEdge !== undefined ? { edge: c.reachedEdge } : {}) });
     });
     const sym = opts.reduce.symmetry ? m.design.symmetry?.(m) : undefined;
     this.canon = sym?.canon;
@@ -296,6 +292,7 @@ export class Engine {
     this.violations.set(inv.id, v);
     this.stateChecks = this.stateChecks.filter((a) => a.inv !== inv);
     this.edgeChecks = this.edgeChecks.filter((a) => a.inv !== inv);
+    this.edgeAlways = this.edgeChecks.some((c) => c.checks.events === null);
   }
 
   private checkState(s: Uint8Array, depth: number): void {
@@ -304,7 +301,14 @@ export class Engine {
       const c = this.stateChecks[i];
       // A check that reads one segment gives the same answer for every state sharing it.
       const seg = c.segment === 0 ? store.a : c.segment === 1 ? store.b : -1;
-      if (seg >= 0 && seg < c.seen.length && c.seen[seg] === 1) continue;
+      if (seg >= 0 && seg < c.seen.length && c.seen[seg] === 1) {
+        // On a sample, check the promise that lets it be skipped: the verdict is the segment's.
+        if ((store.count & 1023) === 0) {
+          const again = c.checks.state!(s);
+          if (again !== null) throw readsBroken(this.m, c.checks, again);
+        }
+        continue;
+      }
       const msg = c.checks.state!(s);
       if (msg !== null) {
         const words = new Uint32Array(store.words);
@@ -450,8 +454,9 @@ export class Engine {
       const pb = pair[1];
       store.decode(pa, pb, words);
       L.unpack(words, 0, cur);
-      // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, and a step that is not taken leaves its copy alone.
-      if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(m, cur);
+      // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, a step that is not taken leaves its copy alone, and an edge check runs on every step.
+      const sampled = this.expanded <= 256 || (this.expanded & 1023) === 0;
+      if (sampled) sampleCheck(m, cur);
       // A step whose guard fails leaves its copy untouched, so the copy is only refreshed after a step that was taken.
       next.set(cur);
       for (let d = 0; d < D; d++) {
@@ -466,7 +471,7 @@ export class Engine {
           try {
             taken = apply[a](next);
           } catch (e) {
-            throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+            throw stepThrew(m, m.actions[a], cur, e);
           }
           if (taken !== true) {
             if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
@@ -477,11 +482,11 @@ export class Engine {
           if (this.pending.length > 0) this.notePreconditions(cur, next, a, pa, pb);
           const bad = L.firstInvalid(next);
           if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
-          // Edge invariants read the step's events; most steps raise none.
+          // Edge checks that declare their events run only on steps that raise one; most steps raise none.
           if (this.edgeChecks.length > 0) {
-            let raised = false;
-            for (let e = events; e < size; e++) if (next[e] !== 0) raised = true;
-            if (raised) this.edgeCheck(cur, next, a, pa, pb);
+            let raised = this.edgeAlways || sampled;
+            for (let e = events; e < size && !raised; e++) if (next[e] !== 0) raised = true;
+            if (raised) this.edgeCheck(cur, next, a, pa, pb, sampled);
           }
           if (canon !== undefined) canon(next);
           L.pack(next, nextWords, 0);
@@ -519,10 +524,22 @@ export class Engine {
     if (hit) this.pending = this.pending.filter((p) => this.reachedDepth[p.k] < 0);
   }
 
-  /** Run the edge invariants on a step that raised an event; record() drops a violated one from the list. */
-  private edgeCheck(cur: State, next: State, a: number, pa: number, pb: number): void {
+  /**
+   * Run the edge invariants on a step: each that declares events only if the
+   * step raised one (on a sampled state, every one, to check that promise);
+   * record() drops a violated one from the list.
+   */
+  private edgeCheck(cur: State, next: State, a: number, pa: number, pb: number, sampled: boolean): void {
     for (let k = 0; k < this.edgeChecks.length; k++) {
       const c = this.edgeChecks[k];
+      const ev = c.checks.events;
+      if (ev !== null && !raisedAny(ev, next)) {
+        if (sampled) {
+          const msg = c.checks.edge!(cur, next, this.m.actions[a]);
+          if (msg !== null) throw eventsBroken(this.m, c.checks, msg);
+        }
+        continue;
+      }
       const msg = c.checks.edge!(cur, next, this.m.actions[a]);
       if (msg !== null) {
         const words = new Uint32Array(this.store.words);
@@ -546,7 +563,7 @@ export class Engine {
     try {
       taken = this.apply[a](next);
     } catch (e) {
-      throw designError(m, m.actions[a], cur, `threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      throw stepThrew(m, m.actions[a], cur, e);
     }
     if (taken !== true) {
       if (taken !== false) throw designError(m, m.actions[a], cur, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
@@ -558,11 +575,11 @@ export class Engine {
     const L = m.layout;
     const bad = L.firstInvalid(next);
     if (bad >= 0) throw designError(m, m.actions[a], cur, `wrote ${next[bad]} outside its field's domain (${L.validate(next)})`);
-    // Edge invariants read the step's events; most steps raise none.
+    // Edge checks that declare their events run only on steps that raise one; most steps raise none.
     if (this.edgeChecks.length > 0) {
-      let raised = false;
-      for (let e = L.transients; e < next.length; e++) if (next[e] !== 0) raised = true;
-      if (raised) this.edgeCheck(cur, next, a, pa, pb);
+      let raised = this.edgeAlways || this.sampled;
+      for (let e = L.transients; e < next.length && !raised; e++) if (next[e] !== 0) raised = true;
+      if (raised) this.edgeCheck(cur, next, a, pa, pb, this.sampled);
     }
     this.canon?.(next);
     return true;
@@ -571,8 +588,9 @@ export class Engine {
   private load(pa: number, pb: number): void {
     this.store.decode(pa, pb, this.words);
     this.m.layout.unpack(this.words, 0, this.cur);
-    // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, and a step that is not taken leaves its copy alone.
-    if (this.expanded <= 256 || (this.expanded & 1023) === 0) sampleCheck(this.m, this.cur);
+    // On a sample of states, check what the explorer otherwise trusts: every step is a function of the state, a step that is not taken leaves its copy alone, and an edge check runs on every step.
+    this.sampled = this.expanded <= 256 || (this.expanded & 1023) === 0;
+    if (this.sampled) sampleCheck(this.m, this.cur);
   }
 
   /**

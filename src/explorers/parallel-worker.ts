@@ -7,6 +7,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { knownInvariants } from '../invariants/index.js';
+import { serializeError } from '../errors.js';
 import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
 import { Engine, type StopReason } from './exhaustive.js';
@@ -182,11 +183,11 @@ async function main(): Promise<void> {
           break;
       }
     } catch (e) {
-      reply({ kind: 'error', message: e instanceof Error ? e.message : String(e), name: e instanceof Error ? e.name : 'Error' });
+      reply({ kind: 'error', error: serializeError(e) });
     }
   });
 }
 
 main().catch((e: unknown) => {
-  reply({ kind: 'error', message: e instanceof Error ? e.message : String(e), name: e instanceof Error ? e.name : 'Error' });
+  reply({ kind: 'error', error: serializeError(e) });
 });

@@ -20,6 +20,7 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../model/config.js';
 import type { Model } from '../model/types.js';
+import { deserializeError, InternalError, serializeError, type SerializedError } from '../errors.js';
 import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
 import type { Reductions, StopReason, Progress } from './exhaustive.js';
@@ -28,7 +29,10 @@ import { choosePartition, namedPartition, type Partition } from './partition.js'
 /** Where a worker finds the design: a built-in id, or a design file it loads itself. */
 export interface DesignRef {
   readonly id: string;
+  /** The file to load (an absolute path, for threads whose working directory may differ). */
   readonly file?: string;
+  /** The file's name as the user gave it, for messages. */
+  readonly shownAs?: string;
 }
 
 export interface ParallelOptions {
@@ -119,7 +123,7 @@ export interface LevelReport {
   readonly stoppedBy?: StopReason;
 }
 
-export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly message: string; readonly name: string };
+export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly error: SerializedError };
 
 /** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector, which each worker turns into masks of the packed words (see partition.ts). */
 export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[]; readonly partition: readonly number[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
@@ -127,8 +131,6 @@ export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePo
 function mib(bytes: number): string {
   return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 }
-
-class WorkerFailed extends Error {}
 
 /** The worker's compiled module; run from the TypeScript sources (the tests), the build's copy. */
 function workerUrl(): URL {
@@ -182,10 +184,10 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     w.on('error', (e) => {
       failure ??= e;
       Atomics.store(ctrl, CTRL_STOP, 1);
-      waiting[i]?.({ kind: 'error', message: e.message, name: e.name });
+      waiting[i]?.({ kind: 'error', error: serializeError(e) });
     });
     w.on('exit', (code) => {
-      if (code !== 0) waiting[i]?.({ kind: 'error', message: `search worker ${i} exited with code ${code}`, name: 'Error' });
+      if (code !== 0) waiting[i]?.({ kind: 'error', error: serializeError(new InternalError(`search worker ${i} exited with code ${code}`)) });
     });
   });
 
@@ -223,11 +225,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     workers.forEach(post);
     const rs = await got;
     const bad = rs.find((r) => r.kind === 'error');
-    if (bad !== undefined && bad.kind === 'error') {
-      const e = new WorkerFailed(bad.message);
-      e.name = bad.name;
-      throw e;
-    }
+    if (bad !== undefined && bad.kind === 'error') throw deserializeError(bad.error);
     return rs as LevelReport[];
   };
   const round = (cmd: WorkerCommand): Promise<LevelReport[]> => collect((w) => w.postMessage(cmd));

@@ -12,6 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { deserializeError, InternalError, serializeError, type SerializedError } from '../errors.js';
 import type { Invariant } from '../invariants/types.js';
 import type { Config } from '../model/config.js';
 import type { Model } from '../model/types.js';
@@ -180,7 +181,7 @@ export interface WalkWorkerInit {
   readonly plan: RunPlan;
 }
 
-export type WalkWorkerReply = { readonly kind: 'round'; readonly result: RoundResult } | { readonly kind: 'error'; readonly message: string };
+export type WalkWorkerReply = { readonly kind: 'round'; readonly result: RoundResult } | { readonly kind: 'error'; readonly error: SerializedError };
 
 function workerUrl(): URL {
   const here = new URL('./walk-worker.js', import.meta.url);
@@ -204,7 +205,7 @@ class Pool {
   private readonly workers: Worker[];
   private readonly waiting: ((r: WalkWorkerReply) => void)[] = [];
   /** A failure that arrived before anyone waited (a worker that could not load the design). */
-  private early: string | undefined;
+  private early: SerializedError | undefined;
 
   constructor(n: number, init: WalkWorkerInit) {
     this.workers = Array.from({ length: n }, () => new Worker(workerUrl(), { workerData: init }));
@@ -214,12 +215,12 @@ class Pool {
         if (wait !== undefined) {
           delete this.waiting[i];
           wait(r);
-        } else if (r.kind === 'error') this.early ??= r.message;
+        } else if (r.kind === 'error') this.early ??= r.error;
       };
       w.on('message', deliver);
-      w.on('error', (e) => deliver({ kind: 'error', message: e.message }));
+      w.on('error', (e) => deliver({ kind: 'error', error: serializeError(e) }));
       w.on('exit', (code) => {
-        if (code !== 0) deliver({ kind: 'error', message: `walk worker ${i} exited with code ${code}` });
+        if (code !== 0) deliver({ kind: 'error', error: serializeError(new InternalError(`walk worker ${i} exited with code ${code}`)) });
       });
     });
   }
@@ -229,12 +230,12 @@ class Pool {
   }
 
   async round(shares: readonly (readonly number[])[]): Promise<RoundResult[]> {
-    if (this.early !== undefined) throw new Error(this.early);
+    if (this.early !== undefined) throw deserializeError(this.early);
     const got = shares.map((_, i) => new Promise<WalkWorkerReply>((resolve) => (this.waiting[i] = resolve)));
     shares.forEach((s, i) => this.workers[i].postMessage(s));
     const replies = await Promise.all(got);
     return replies.map((r) => {
-      if (r.kind === 'error') throw new Error(r.message);
+      if (r.kind === 'error') throw deserializeError(r.error);
       return r.result;
     });
   }

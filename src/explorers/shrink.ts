@@ -19,6 +19,7 @@
  * The second pass never lengthens a trace, so it also applies to the
  * exhaustive search's shortest counterexamples (`--minimize preemptions`).
  */
+import { InternalError } from '../errors.js';
 import fc from 'fast-check';
 import type { Invariant } from '../invariants/types.js';
 import type { Action, Model, State } from '../model/types.js';
@@ -56,7 +57,7 @@ export function scheduleShape(m: Model, ids: readonly number[]): ScheduleShape {
       }
     }
     const n = stepFrom(m, s, a);
-    if (n === undefined) throw new Error(`[hintcheck internal bug] step ${i + 1} of a schedule is not enabled`);
+    if (n === undefined) throw new InternalError(`step ${i + 1} of a schedule is not enabled`);
     s = n;
   }
   return { steps: ids.length, preemptions, switches };

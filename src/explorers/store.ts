@@ -21,6 +21,7 @@
  *
  * Buffers here are private to the store; nothing outside sees them mutate.
  */
+import { InternalError } from '../errors.js';
 
 const EMPTY = 0;
 /** Largest segment table: 2^31 hash slots of 4 bytes. */
@@ -99,7 +100,7 @@ export class QuadTable {
   d = 0;
 
   constructor(chunkBits: number, slotBits: number, width = 4) {
-    if (width < 1 || width > 4) throw new Error(`[hintcheck internal bug] tuple width ${width}`);
+    if (width < 1 || width > 4) throw new InternalError(`tuple width ${width}`);
     this.width = width;
     this.chunkBits = chunkBits;
     this.chunkMask = (1 << chunkBits) - 1;

@@ -5,11 +5,14 @@
  * have recorded, since that is the state whose expansion first stored it.
  * Then the path is replayed forwards to describe every step.
  */
+import { InternalError } from '../errors.js';
 import type { Change, StateView } from '../model/layout.js';
+import { bindInvariant } from '../invariants/bind.js';
+import type { Invariant } from '../invariants/types.js';
 import type { Model, State } from '../model/types.js';
 import { describeChanges } from '../report/format.js';
 import type { Violation } from './exhaustive.js';
-import { stateAfter, stepFrom } from './step.js';
+import { stateAfter, stepFrom, verdictOf } from './step.js';
 import type { StateStore } from './store.js';
 
 export interface TraceStep {
@@ -91,7 +94,7 @@ export function pathTo(src: ParentSource, target: Uint32Array, depth: number): {
   let t: Uint32Array = target.slice();
   for (let d = depth; d > 0; d--) {
     const p = src.parentOf(t, d);
-    if (p === undefined) throw new Error(`[hintcheck internal bug] no parent found for a state at depth ${d}`);
+    if (p === undefined) throw new InternalError(`no parent found for a state at depth ${d}`);
     actions.push(p.action);
     states.push(p.words);
     t = p.words;
@@ -126,7 +129,7 @@ export function concretize(m: Model, states: readonly Uint32Array[], canon: (s: 
         break;
       }
     }
-    if (chosen < 0) throw new Error(`[hintcheck internal bug] no concrete step to canonical state ${i}`);
+    if (chosen < 0) throw new InternalError(`no concrete step to canonical state ${i}`);
     out.push(chosen);
   }
   return out;
@@ -148,7 +151,7 @@ export function describePath(m: Model, ids: readonly number[]): Trace {
   ids.forEach((id, i) => {
     const a = m.actions[id];
     const next = stepFrom(m, s, a);
-    if (next === undefined) throw new Error(`[hintcheck internal bug] step ${i + 1} (${a.name}) is not enabled on replay`);
+    if (next === undefined) throw new InternalError(`step ${i + 1} (${a.name}) is not enabled on replay`);
     const after = L.view(next);
     const changes = L.diff(s, next);
     steps.push({
@@ -180,11 +183,28 @@ export function counterexample(m: Model, src: ParentSource, v: Violation, at: Ui
   if (v.state !== undefined) return describePath(m, ids);
   if (canon === undefined) return describePath(m, [...ids, v.action!]);
   // The violating step from the concrete state the path reaches.
-  const check = v.invariant.bind(m).edge!;
+  const b = bindInvariant(m, v.invariant);
   const s = stateAfter(m, ids);
   for (const a of m.actions) {
     const n = stepFrom(m, s, a);
-    if (n !== undefined && check(s, n, a) !== null) return describePath(m, [...ids, a.id]);
+    if (n !== undefined && verdictOf(m, b, s, n, a) !== null) return describePath(m, [...ids, a.id]);
   }
-  throw new Error(`[hintcheck internal bug] no concrete step raises ${v.invariant.id} again`);
+  throw new InternalError(`no concrete step raises ${v.invariant.id} again`);
+}
+
+/**
+ * What the invariant says at the end of a concrete trace: the message a
+ * report prints beside it. Under symmetry the search found the violation
+ * in a canonical state, whose vCPUs may be numbered otherwise than the
+ * trace's; the message is taken again from the trace's own last step, so
+ * that every actor it names is one that acts there.
+ */
+export function messageAt(m: Model, inv: Invariant, ids: readonly number[]): string {
+  const b = bindInvariant(m, inv);
+  const before = ids.length > 0 ? stateAfter(m, ids.slice(0, -1)) : undefined;
+  const a = ids.length > 0 ? m.actions[ids[ids.length - 1]] : undefined;
+  const after = a !== undefined ? stepFrom(m, before!, a)! : m.initial();
+  const msg = verdictOf(m, b, before, after, a);
+  if (msg === null) throw new InternalError(`the counterexample rebuilt for ${inv.id} on ${m.design.id} does not violate it`);
+  return msg;
 }

@@ -4,6 +4,7 @@
  * returning their outcomes and coverage.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { InternalError, serializeError } from '../errors.js';
 import { knownInvariants } from '../invariants/index.js';
 import { designOfRef } from '../load.js';
 import { buildModel } from '../model/system.js';
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
   const known = knownInvariants(design);
   const invs = init.invariants.map((id) => {
     const inv = known.find((k) => k.id === id);
-    if (inv === undefined) throw new Error(`unknown invariant ${id}`);
+    if (inv === undefined) throw new InternalError(`walk worker: unknown invariant ${id}`);
     return inv;
   });
   const walker = new Walker(m, invs);
@@ -28,12 +29,12 @@ async function main(): Promise<void> {
     try {
       reply = { kind: 'round', result: runWalks(walker, planner, walks) };
     } catch (e) {
-      reply = { kind: 'error', message: e instanceof Error ? e.message : String(e) };
+      reply = { kind: 'error', error: serializeError(e) };
     }
     parentPort!.postMessage(reply);
   });
 }
 
 main().catch((e: unknown) => {
-  parentPort!.postMessage({ kind: 'error', message: e instanceof Error ? e.message : String(e) } satisfies WalkWorkerReply);
+  parentPort!.postMessage({ kind: 'error', error: serializeError(e) } satisfies WalkWorkerReply);
 });

@@ -23,7 +23,8 @@
  */
 import type { Invariant } from '../invariants/types.js';
 import type { Action, Model, State } from '../model/types.js';
-import { bindAll, eventsRaised, stepFrom, violationOf } from './step.js';
+import { bindInvariant, eventsBroken, raisedAny, type BoundInvariant } from '../invariants/bind.js';
+import { bindAll, designError, stepFrom, stepThrew, violationOf } from './step.js';
 
 /** A small, fast PRNG (sfc32) seeded through splitmix32, so that nearby seeds give unrelated streams. */
 export class Rng {
@@ -105,14 +106,6 @@ export interface WalkOutcome {
   readonly end: 'all-violated' | 'depth' | 'deadlock';
 }
 
-interface Bound {
-  readonly inv: Invariant;
-  readonly state?: (s: State) => string | null;
-  readonly edge?: (before: State, after: State, a: Action) => string | null;
-  readonly reachedState?: (s: State) => boolean;
-  readonly reachedEdge?: (before: State, after: State, a: Action) => boolean;
-}
-
 /**
  * Takes walks on one model and keeps their coverage: how often each action
  * fired, and the first walk and step at which each invariant's precondition
@@ -129,7 +122,7 @@ export class Walker {
   /** Steps taken over every walk. */
   steps = 0;
 
-  private readonly bound: readonly Bound[];
+  private readonly bound: readonly BoundInvariant[];
   private readonly s: State;
   private readonly next: State;
   private readonly enabled: Int32Array;
@@ -145,16 +138,7 @@ export class Walker {
   constructor(m: Model, invariants: readonly Invariant[]) {
     this.m = m;
     this.invariants = invariants;
-    this.bound = invariants.map((inv) => {
-      const c = inv.bind(m);
-      return {
-        inv,
-        ...(c.state !== undefined ? { state: c.state } : {}),
-        ...(c.edge !== undefined ? { edge: c.edge } : {}),
-        ...(c.reached?.state !== undefined ? { reachedState: c.reached.state } : {}),
-        ...(c.reached?.edge !== undefined ? { reachedEdge: c.reached.edge } : {}),
-      };
-    });
+    this.bound = invariants.map((inv) => bindInvariant(m, inv));
     this.fired = new Float64Array(m.actions.length);
     this.reachedWalk = new Float64Array(invariants.length).fill(-1);
     this.reachedStep = new Float64Array(invariants.length).fill(-1);
@@ -180,7 +164,14 @@ export class Walker {
       if (a.guardAt >= 0 && s[a.guardAt] !== a.guardIs) continue;
       if (a.guard2At !== undefined && a.guard2At >= 0 && s[a.guard2At] !== a.guard2Is) continue;
       // A step whose guard fails leaves its copy alone, so the copy is refreshed only after one that was taken.
-      if (a.apply(next)) {
+      let taken: unknown;
+      try {
+        taken = a.apply(next);
+      } catch (e) {
+        throw stepThrew(this.m, a, s, e);
+      }
+      if (taken !== true && taken !== false) throw designError(this.m, a, s, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
+      if (taken) {
         out[n++] = i;
         next.set(s);
         next.fill(0, t);
@@ -193,7 +184,8 @@ export class Walker {
     for (let k = 0; k < this.bound.length; k++) {
       if (this.reachedWalk[k] >= 0) continue;
       const b = this.bound[k];
-      const hit = (b.reachedState !== undefined && b.reachedState(after)) || (before !== undefined && a !== undefined && b.reachedEdge !== undefined && b.reachedEdge(before, after, a));
+      // Without a precondition every state is one the invariant speaks of.
+      const hit = b.unconditional || (b.reachedState !== undefined && b.reachedState(after)) || (before !== undefined && a !== undefined && b.reachedEdge !== undefined && b.reachedEdge(before, after, a));
       if (hit) {
         this.reachedWalk[k] = walk;
         this.reachedStep[k] = step;
@@ -207,14 +199,21 @@ export class Walker {
    * invariant is now broken.
    */
   private check(before: State | undefined, after: State, a: Action | undefined, broken: Uint8Array, out: WalkViolation[]): boolean {
-    const raised = eventsRaised(this.m, after);
+    // As the exhaustive search: on a sample of steps every edge check runs, to check the events it declares.
+    const sampled = this.steps <= 256 || (this.steps & 1023) === 0;
     for (let k = 0; k < this.bound.length; k++) {
       if (broken[k] === 1) continue;
       const b = this.bound[k];
       let msg: string | null = null;
       if (b.state !== undefined) msg = b.state(after);
-      // Edge invariants read the step's events, as in the exhaustive search.
-      if (msg === null && raised && before !== undefined && a !== undefined && b.edge !== undefined) msg = b.edge(before, after, a);
+      if (msg === null && before !== undefined && a !== undefined && b.edge !== undefined) {
+        const ev = b.events;
+        if (ev === null || raisedAny(ev, after)) msg = b.edge(before, after, a);
+        else if (sampled) {
+          const lie = b.edge(before, after, a);
+          if (lie !== null) throw eventsBroken(this.m, b, lie);
+        }
+      }
       if (msg !== null) {
         broken[k] = 1;
         out.push({ invariant: b.inv.id, message: msg, actions: this.taken.slice() });
@@ -254,6 +253,8 @@ export class Walker {
       before.set(s);
       s.fill(0, m.layout.transients);
       a.apply(s);
+      const bad = m.layout.firstInvalid(s);
+      if (bad >= 0) throw designError(m, a, before, `wrote ${s[bad]} outside its field's domain (${m.layout.validate(s)})`);
       taken.push(a.id);
       this.fired[a.id]++;
       this.steps++;

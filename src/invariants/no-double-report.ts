@@ -35,6 +35,7 @@ export const noDoubleReport: Invariant = {
         if (page === 0) return null;
         return `${m.actors[action.actor]} reported page ${page - 1}, which the host does not back: it was given back before, or never touched`;
       },
+      events: ['rereported'],
       // Only a step that hints can report anything twice (the re-report event is raised by the hint itself).
       reached: { edge: (_before, after) => after[f.evHintBy] !== 0 || after[f.evRereported] !== 0 },
     };

@@ -33,6 +33,7 @@ export const noFakeOom: Invariant = {
         if (after[f.evFakeOom] === 0) return null;
         return `${m.actors[action.actor]}'s allocation of order ${action.args.order} failed while the hint engine held enough free memory to satisfy it`;
       },
+      events: ['fakeOom'],
       // The check's antecedent: a failed allocation (the one vCPU step that leaves it idle) while some block is isolated or parked in merge limbo, the memory the check would put back.
       reached: {
         edge: (before, after, action) => {

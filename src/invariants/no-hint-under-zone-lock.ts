@@ -36,6 +36,7 @@ export const noHintUnderZoneLock: Invariant = {
         }
         return null;
       },
+      events: ['hintBy', 'served'],
       // The lock is judged only on the steps that issue a hint or have the host process one: without either, no one could have hinted under it.
       reached: { edge: (_before, after) => after[f.evHintBy] !== 0 || after[f.evServed] !== 0 },
     };

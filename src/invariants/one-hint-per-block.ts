@@ -45,6 +45,7 @@ export const oneHintPerBlock: Invariant = {
         }
         return null;
       },
+      events: ['hintBy'],
       // The check looks only at steps that hint: a block can be hinted again only by a hint.
       reached: { edge: (_before, after) => after[f.evHintBy] !== 0 },
     };

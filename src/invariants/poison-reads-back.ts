@@ -61,6 +61,7 @@ export const poisonReadsBack: Invariant = {
         if (page === 0) return null;
         return `${m.actors[action.actor]} read ${CONTENTS[after[f.evBadRead]]} from page ${page - 1} at allocation; expected ${expected}`;
       },
+      events: ['badPage'],
       // The guest's own writes, the poison included, leave a page backed: only a host discard (or a switchover that left the page behind) can put something else under the poison, so a page allocated unbacked is where the check can fail. A failed check counts too (D6's driver allocates and checks in one step).
       reached: { state: takenBack, edge: (_before, after) => after[f.evBadPage] !== 0 },
     };

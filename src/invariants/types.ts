@@ -2,14 +2,32 @@ import type { Config } from '../model/config.js';
 import type { Action, Model, State } from '../model/types.js';
 
 /**
- * A named property. `state` is checked on every distinct state when it is
- * first reached; `edge` on every transition taken, with the transient events
- * of the step in `after`. Both return null when the property holds and one
- * sentence saying what is wrong when it does not.
+ * A named property, checked by every explorer (exhaustive, parallel,
+ * random, replay, shrinking, witnesses, trace rebuilding) alike:
+ *
+ *  - `state` on every distinct state reached, the initial one included;
+ *  - `edge` on every transition taken, with the step's events (the
+ *    transient fields it set) in `after` and the step itself in `action`.
+ *
+ * Both return null when the property holds and one sentence saying what is
+ * wrong when it does not. Two declarations let the explorer skip work, and
+ * are promises the explorer spot-checks (on a sample of states every check
+ * runs regardless; a broken promise is an error, never a verdict):
+ *
+ *  - `events`: `edge` returns null on every step that raises none of these
+ *    events, so it runs only on steps that raise one. Without `events` it
+ *    runs on every transition.
+ *  - `reads`: `state` is a function of these groups alone.
  */
 export interface Checks {
   readonly state?: (s: State) => string | null;
   readonly edge?: (before: State, after: State, action: Action) => string | null;
+  /**
+   * The events `edge` depends on: names of the `events` group (`hintBy`,
+   * `served`, `badPage`, `badRead`, `rereported`, `fakeOom`, and the
+   * design's own), or `group.field` of another transient field.
+   */
+  readonly events?: readonly string[];
   /**
    * The layout groups `state` reads, when it reads only some. If they all
    * lie in one storage segment, the explorer checks each distinct segment
@@ -20,7 +38,8 @@ export interface Checks {
    * Coverage: whether a state (or a step) is one the invariant has
    * something to say about, e.g. a hint in flight for "no reuse while
    * hinting". A `holds` whose precondition was never reached proves
-   * nothing, and the report says `unreached` beside it.
+   * nothing, and the report says `unreached` beside it. Without `reached`
+   * the invariant has something to say about every state.
    */
   readonly reached?: {
     readonly state?: (s: State) => boolean;

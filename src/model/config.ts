@@ -4,6 +4,8 @@
  * pageblock_order (page_reporting_order), capacity for PAGE_REPORTING_CAPACITY.
  */
 
+import { UsageError } from '../errors.js';
+
 export const POISON_MODES = ['off', 'on', 'init-on-free'] as const;
 export type PoisonMode = (typeof POISON_MODES)[number];
 
@@ -31,13 +33,7 @@ export interface Config {
 
 export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant'] as const;
 
-/** Bad input from the user: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError } from '../errors.js';
 
 export const LIMITS = {
   cpus: { min: 1, max: 6 },

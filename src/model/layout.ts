@@ -9,6 +9,7 @@
  * explorer calls them for every state, so they must not loop over field
  * descriptors or allocate.
  */
+import { DesignError } from '../errors.js';
 
 /** Enum names, `{ max }` for the integers 0..max, or 'bool'. */
 export type Domain = readonly string[] | { readonly max: number } | 'bool';
@@ -106,7 +107,7 @@ export class Layout {
           if (at !== pass) continue;
           const length = g.rows !== undefined ? g.rows : (decl.count ?? 1);
           const size = domainSize(decl.domain);
-          if (size < 1 || size > 256) throw new Error(`[hintcheck internal bug] field ${g.name}.${name} has domain size ${size}`);
+          if (!(size >= 1 && size <= 256)) throw new DesignError(`field ${g.name}.${name} has ${size} values: a field holds 1 to 256 (a bool, up to 256 enum names, or { max } up to 255)`);
           const info: FieldInfo = { group: g, name, decl, offset, length, size, bits: bitsFor(size) };
           infos.push(info);
           this.byName.set(`${g.name}.${name}`, info);
@@ -149,15 +150,36 @@ export class Layout {
   /** Storage segment of a group (see GroupDecl.segment). */
   segmentOf(group: string): 0 | 1 {
     const g = this.groups.find((x) => x.name === group);
-    if (g === undefined) throw new Error(`[hintcheck internal bug] no group ${group}`);
+    if (g === undefined) throw this.unknown(group, undefined);
     return g.segment ?? 1;
   }
 
   /** Byte offset of a field's first element in the working vector. */
   at(group: string, field: string): number {
     const f = this.byName.get(`${group}.${field}`);
-    if (f === undefined) throw new Error(`[hintcheck internal bug] no field ${group}.${field}`);
+    if (f === undefined) throw this.unknown(group, field);
     return f.offset;
+  }
+
+  /**
+   * A lookup of a field the state does not have: a design's step, hook or
+   * invariant that names one (the caller adds which design and what).
+   */
+  private unknown(group: string, field: string | undefined): DesignError {
+    const g = this.groups.find((x) => x.name === group);
+    if (g === undefined) return new DesignError(`the state has no group '${group}'${field !== undefined ? ` (asked for ${group}.${field})` : ''}: accepted ${this.groups.map((x) => x.name).join(', ')}`);
+    return new DesignError(`the state has no field ${group}.${field}: group ${group} has ${Object.keys(g.fields).join(', ')}`);
+  }
+
+  /** The transient fields (the events of a step), as `group.field`. */
+  eventNames(): string[] {
+    return this.fields.filter((f) => f.decl.transient).map((f) => `${f.group.name}.${f.name}`);
+  }
+
+  /** Where a transient field's elements are, by `group.field`; undefined for a stored field or none. */
+  eventSpan(name: string): { readonly offset: number; readonly length: number } | undefined {
+    const f = this.byName.get(name);
+    return f !== undefined && f.decl.transient ? { offset: f.offset, length: f.length } : undefined;
   }
 
   has(group: string, field: string): boolean {
@@ -190,7 +212,7 @@ export class Layout {
   /** Values a field may take; transitions that write outside it produce a malformed state. */
   domainOf(group: string, field: string): number {
     const f = this.byName.get(`${group}.${field}`);
-    if (f === undefined) throw new Error(`[hintcheck internal bug] no field ${group}.${field}`);
+    if (f === undefined) throw this.unknown(group, field);
     return f.size;
   }
 

@@ -7,7 +7,8 @@
 import { freeAreaFields, initFreeArea, pageFields } from './allocator.js';
 import { UsageError, validateConfig, type Config } from './config.js';
 import { CONTENTS, initMemory, memoryFields } from './host.js';
-import { Layout, type GroupDecl } from './layout.js';
+import { DesignError, inDesign } from '../errors.js';
+import { Layout, type FieldDecl, type GroupDecl } from './layout.js';
 import type { Action, CoreFields, Design, DesignInstance, Hooks, Model, State } from './types.js';
 import { vcpuActions, vcpuFields } from './vcpu.js';
 import { lockField } from './zone-lock.js';
@@ -68,6 +69,7 @@ class BuiltModel implements Model {
           badRead: { domain: CONTENTS, transient: true, doc: 'what that check read' },
           rereported: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 hinted again while still discarded and untouched' },
           fakeOom: { domain: ['none', ...this.actors], transient: true, doc: 'vCPU whose allocation failed while the hint engine held the memory' },
+          ...designEvents(design, cfg),
         },
       },
     ];
@@ -115,6 +117,27 @@ class BuiltModel implements Model {
   }
 }
 
+/** The shared events every design has. */
+export const CORE_EVENTS = ['hintBy', 'served', 'badPage', 'badRead', 'rereported', 'fakeOom'];
+
+function designEvents(design: Design, cfg: Config): Record<string, FieldDecl> {
+  const own = design.events?.(cfg) ?? {};
+  for (const name of Object.keys(own)) {
+    if (CORE_EVENTS.includes(name)) throw new DesignError(`event '${name}' is one of the shared events (${CORE_EVENTS.join(', ')}); pick another name`);
+  }
+  return own as Record<string, FieldDecl>;
+}
+
+/**
+ * The model of a design at a configuration. What goes wrong while the
+ * design's groups, events, steps and hooks are put together is the
+ * design's error, and says which design (and file).
+ */
 export function buildModel(design: Design, cfg: Config): Model {
-  return new BuiltModel(design, cfg);
+  try {
+    return new BuiltModel(design, cfg);
+  } catch (e) {
+    if (e instanceof DesignError) throw inDesign(e, { design: design.id, ...(design.source !== undefined ? { file: design.source } : {}) });
+    throw e;
+  }
 }

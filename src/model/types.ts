@@ -1,6 +1,6 @@
 import type { Invariant } from '../invariants/types.js';
 import type { Config } from './config.js';
-import type { GroupDecl, Layout } from './layout.js';
+import type { FieldDecl, GroupDecl, Layout } from './layout.js';
 
 /**
  * A working vector: one byte per field element, laid out by the model's
@@ -171,6 +171,8 @@ export interface Design {
   readonly reductions?: { readonly symmetry?: boolean; readonly por?: boolean };
   /** The design's own state fields. */
   readonly groups: (cfg: Config) => readonly GroupDecl[];
+  /** Events of the design's own (transient fields of the `events` group, beside the shared ones). */
+  readonly events?: (cfg: Config) => Readonly<Record<string, FieldDecl>>;
   readonly instantiate: (m: Model) => DesignInstance;
   /** Checks that make up the regression matrix for this design. */
   readonly expect: readonly Expectation[];
@@ -184,8 +186,10 @@ export interface Design {
   readonly invariants?: readonly Invariant[];
   /** Shared invariants that say nothing about this design, with the reason. */
   readonly skip?: Readonly<Record<string, string>>;
-  /** The file the design was loaded from (--design-file), for error messages. */
+  /** The file the design was loaded from (--design-file), as given, for messages and replay commands. */
   readonly source?: string;
+  /** A hash of that file's source, so that a replay can tell the file has changed since. */
+  readonly sourceHash?: string;
 }
 
 export interface Model {

@@ -33,7 +33,7 @@
  * and v11's hint_pages() array, whose entries past the current batch keep
  * the previous batch's ranges (an explanation for row 12).
  */
-import { defineDesign } from '../../api.js';
+import { defineDesign, type VcpuStepSpec } from '../../api.js';
 import type { Invariant } from '../../invariants/types.js';
 import { FREE_HEAD, ISOLATED_HEAD, isolateFreePage, putbackIsolatedPage } from '../allocator.js';
 import type { Config } from '../config.js';
@@ -583,8 +583,9 @@ export function bitmapDesign(
             },
           ],
         },
-        // Never built unless the variant has the disabling thread (see `actors`).
-        disabler,
+        // Only a variant with the disabling thread has the actor and its vCPU phase (see `actors`, `vcpuPhases`).
+        ...((v.disable ? { disabler } : {}) as { disabler: typeof disabler }),
+        ...((v.disable ? {
         vcpu: {
           enqueue: [
             {
@@ -601,6 +602,7 @@ export function bitmapDesign(
             },
           ],
         },
+        } : {}) as { vcpu: { enqueue: VcpuStepSpec[] } }),
         host: [
           {
             name: 'virtio_balloon_handle_page_hinting',

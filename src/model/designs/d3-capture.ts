@@ -299,7 +299,8 @@ export interface AsyncReturnVariant {
 const D3B_DEFAULTS: Partial<Config> = { cpus: 2, pages: 8, maxOrder: 2, reportOrder: 2, capacity: 2 };
 
 function asyncReturnDesign(id: string, title: string, summary: string, v: AsyncReturnVariant, expect: readonly Expectation[], broken?: string): Design {
-  const VCPU = ['enqueued', 'hinting', 'report'] as const;
+  // 'batch-hinting', not the core 'hinting' (a vCPU waiting on a synchronous hint): guest_free_page_hinting() isolates the array's blocks.
+  const VCPU = ['enqueued', 'batch-hinting', 'report'] as const;
   return defineDesign({
     id,
     title,
@@ -400,12 +401,12 @@ function asyncReturnDesign(id: string, title: string, summary: string, v: AsyncR
             apply: (s, c) => {
               if (!lockHeldBy(m, s, c)) return false;
               release(m, s);
-              s[f.vPhase + c] = phase.vcpu.hinting;
+              s[f.vPhase + c] = phase.vcpu['batch-hinting'];
               return true;
             },
           },
         ],
-        hinting: [
+        'batch-hinting': [
           {
             name: 'guest_free_page_hinting',
             kernel: 'guest_free_page_hinting(): zone->lock over the whole array, __isolate_free_page() of blocks of order >= MIN',

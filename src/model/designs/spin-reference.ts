@@ -480,6 +480,7 @@ const spinI5: Invariant = {
     const pc = m.layout.at('cpus', 'pc');
     return {
       edge: (_b, after, a) => (after[lost] ? `${m.actors[a.actor]} freed page ${after[lost] - 1}, which no longer holds its data` : null),
+      events: ['spin.lostWrite'],
       // The write is judged where the free path reaches the page (V_FREE, or V_POISON with poisoning): a vCPU past that point (F1 or F2) has been judged.
       reached: {
         state: (s) => {
