@@ -13,13 +13,13 @@ import type { Invariant } from './invariants/types.js';
 import { UsageError, type Config } from './model/config.js';
 import { buildModel, resolveConfig } from './model/system.js';
 import type { Design, Model, State } from './model/types.js';
-import { explore, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
+import { explore, exploreAsync, type ExploreOptions, type Progress, type Reductions, type SearchResult, type StopReason } from './explorers/exhaustive.js';
 import { defaultWorkers, exploreParallel, type DesignRef } from './explorers/parallel.js';
 import type { Partition } from './explorers/partition.js';
 import { concretize, counterexample, describePath, messageAt, pathTo, storeParents, type Trace } from './explorers/trace.js';
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from './explorers/shrink.js';
 import { coverageOf, type Coverage } from './coverage.js';
-import { encodeToken, scheduleOf } from './explorers/replay.js';
+import { encodeToken, replayCommand, scheduleOf } from './explorers/replay.js';
 import { stateAfter, stepFrom } from './explorers/step.js';
 
 export type Verdict = 'holds' | 'violated' | 'unknown';
@@ -41,6 +41,8 @@ export interface InvariantResult {
   readonly witness?: Trace;
   /** The counterexample as a replay token (`hintcheck replay <token>`). */
   readonly token?: string;
+  /** The command that replays it (with --design-file for a design from a file). */
+  readonly replay?: string;
 }
 
 export interface CheckReport {
@@ -129,6 +131,8 @@ export interface CheckOptions {
   readonly minimizePreemptions?: boolean;
   /** Invariants to give a precondition witness for. */
   readonly witness?: readonly string[];
+  /** A word on a SharedArrayBuffer: once nonzero, the search stops with what it has (`interrupted`). */
+  readonly interrupt?: Int32Array;
 }
 
 /** The invariants a check runs, after the design's own ids and configurations are checked (validate.ts). */
@@ -190,19 +194,30 @@ function shortest(m: Model, invs: readonly Invariant[], r: SearchResult): Search
   return { ...r, violations: again.violations, store: again.store };
 }
 
-export function check(design: Design, opts: CheckOptions = {}): CheckReport {
+/** A check's model and search options, before the search. */
+function prepare(design: Design, opts: CheckOptions): { cfg: Config; invs: Invariant[]; m: Model; explore: ExploreOptions } {
   const cfg = resolveConfig(design, opts.config);
   const invs = selectInvariants(design, cfg, opts.invariants);
   const m = buildModel(design, cfg);
   const reduce = resolveReductions(m, opts.reduce);
-  const r = explore(m, {
-    invariants: invs,
-    reduce,
-    memoryLimit: opts.memoryLimit ?? defaultMemoryLimit(),
-    ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
-    ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
-    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
-  });
+  return {
+    cfg,
+    invs,
+    m,
+    explore: {
+      invariants: invs,
+      reduce,
+      memoryLimit: opts.memoryLimit ?? defaultMemoryLimit(),
+      ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
+      ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
+      ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+      ...(opts.interrupt !== undefined ? { interrupt: opts.interrupt } : {}),
+    },
+  };
+}
+
+/** One engine's search, turned into the report. */
+function reportOf(design: Design, cfg: Config, m: Model, invs: readonly Invariant[], r: SearchResult, opts: CheckOptions): CheckReport {
   return {
     design: design.id,
     config: cfg,
@@ -220,6 +235,17 @@ export function check(design: Design, opts: CheckOptions = {}): CheckReport {
     workers: 1,
     ...finish(m, invs, verdicts(m, invs, shortest(m, invs, r), opts.traces ?? true), r.fired, r.reachedDepth, opts, (k) => witnessTrace(m, r, k, invs[k])),
   };
+}
+
+export function check(design: Design, opts: CheckOptions = {}): CheckReport {
+  const p = prepare(design, opts);
+  return reportOf(design, p.cfg, p.m, p.invs, explore(p.m, p.explore), opts);
+}
+
+/** check() on one engine, letting the event loop run while it searches, so that `opts.interrupt` can be set by a signal handler. */
+export async function checkAsync(design: Design, opts: CheckOptions = {}): Promise<CheckReport> {
+  const p = prepare(design, opts);
+  return reportOf(design, p.cfg, p.m, p.invs, await exploreAsync(p.m, p.explore), opts);
 }
 
 /**
@@ -251,7 +277,10 @@ function finish(
       const to = scheduleShape(m, min);
       r = { ...r, preemptions: { from, to }, ...(to.preemptions < from.preemptions || to.switches < from.switches ? { trace: describePath(m, min), message: messageAt(m, invs[k], min) } : {}) };
     }
-    if (r.trace !== undefined) r = { ...r, token: encodeToken(scheduleOf(m, r.trace.steps.map((st) => st.id), { invariant: x.invariant, explorer: 'exhaustive' })) };
+    if (r.trace !== undefined) {
+      const token = encodeToken(scheduleOf(m, r.trace.steps.map((st) => st.id), { invariant: x.invariant, explorer: 'exhaustive' }));
+      r = { ...r, token, replay: replayCommand(token, m.design.source) };
+    }
     return r;
   });
   return { results: out, coverage };
@@ -300,11 +329,11 @@ export interface ParallelCheckOptions extends CheckOptions {
 export async function checkParallel(design: Design, opts: ParallelCheckOptions = {}): Promise<CheckReport> {
   const workers = opts.workers ?? defaultWorkers();
   // A witness is rebuilt from one engine's store: witnesses keep the check on one thread.
-  if (workers <= 1 || opts.source === undefined || (opts.witness?.length ?? 0) > 0) return check(design, opts);
+  if (workers <= 1 || opts.source === undefined || (opts.witness?.length ?? 0) > 0) return checkAsync(design, opts);
   // Most checks finish in a fraction of a second, less than starting the workers takes:
   // one engine tries first, and the workers start afresh only if it has not finished.
   const first = opts.firstTry ?? QUICK_SECONDS;
-  const quick = first > 0 ? check(design, { ...opts, maxSeconds: Math.min(opts.maxSeconds ?? Infinity, first) }) : undefined;
+  const quick = first > 0 ? await checkAsync(design, { ...opts, maxSeconds: Math.min(opts.maxSeconds ?? Infinity, first) }) : undefined;
   if (quick !== undefined && (quick.stoppedBy !== 'max-seconds' || (opts.maxSeconds !== undefined && opts.maxSeconds <= first))) return quick;
   const before = quick?.seconds ?? 0;
   const cfg = resolveConfig(design, opts.config);
@@ -322,6 +351,7 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
     ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
     ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds - before } : {}),
     ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+    ...(opts.interrupt !== undefined ? { interrupt: opts.interrupt } : {}),
   });
   let results: InvariantResult[];
   if (r.violations.size > 0 && (opts.traces ?? true)) {

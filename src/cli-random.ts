@@ -148,10 +148,13 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
   if (positional.length !== 1) throw new UsageError('replay: give one trace file or replay token: hintcheck replay <file|hc1:...> [--json] [--design-file F]');
   const src = readSource(positional[0]);
   const sched = parseSchedule(src.text, src.name);
-  const file = p['--design-file'] as string | undefined;
+  // A trace of a design from a file names the file: replayed on it unless told otherwise.
+  const file = (p['--design-file'] as string | undefined) ?? sched.file;
   const pool = file !== undefined ? await loadDesignFile(file) : DESIGNS;
   const design = pool.find((d) => d.id === sched.design);
-  if (design === undefined) throw new UsageError(`replay: the trace is of design '${sched.design}', which is not ${file !== undefined ? `in ${file}` : 'built in'}: accepted ${pool.map((d) => d.id).join(', ')}`);
+  if (design === undefined) throw new UsageError(`replay: the trace is of design '${sched.design}', which is not ${file !== undefined ? `in ${file}` : 'built in'}: accepted ${pool.map((d) => d.id).join(', ')}${file === undefined ? ' (a design from a file: give it with --design-file)' : ''}`);
+  const changed = sched.sourceHash !== undefined && design.sourceHash !== undefined && sched.sourceHash !== design.sourceHash;
+  if (changed) io.err(`hintcheck: ${file} has changed since the trace was written (source ${sched.sourceHash}, now ${design.sourceHash}); replaying on the file as it is now\n`);
   const cfg = resolveConfig(design, sched.config);
   const m = buildModel(design, cfg);
   let ids: number[];
@@ -159,7 +162,7 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
     ids = resolveSchedule(m, sched.steps);
   } catch (e) {
     if (!(e instanceof Diverged)) throw e;
-    if (p['--json']) io.out(JSON.stringify({ design: design.id, config: cfg, replayed: e.step - 1, diverged: { step: e.step, wanted: e.wanted, enabled: e.enabled } }, null, 2) + '\n');
+    if (p['--json']) io.out(JSON.stringify({ design: design.id, config: cfg, ...(changed ? { sourceChanged: true } : {}), replayed: e.step - 1, diverged: { step: e.step, wanted: e.wanted, enabled: e.enabled } }, null, 2) + '\n');
     io.err(`hintcheck: ${e.message}\n`);
     return 2;
   }
@@ -173,6 +176,7 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
     io.out(JSON.stringify({
       design: design.id,
       config: cfg,
+      ...(changed ? { sourceChanged: true } : {}),
       replayed: ids.length,
       ...(sched.invariant !== undefined ? { expected: sched.invariant } : {}),
       ...(v ? { violated: { invariant: v.invariant, message: v.message, step: v.steps } } : {}),

@@ -194,6 +194,7 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
         ...(r.depth !== undefined ? { depth: r.depth } : {}),
         ...(r.preemptions !== undefined ? { preemptions: r.preemptions } : {}),
         ...(r.token !== undefined ? { token: r.token } : {}),
+        ...(r.replay !== undefined ? { replay: r.replay } : {}),
         ...(r.unreached ? { unreached: true } : {}),
         ...(r.trace !== undefined
           ? { trace: r.trace.steps.map((s) => ({ step: s.step, actor: s.actor, action: s.action, args: s.args, kernel: s.kernel, changes: s.changes, summary: s.summary })) }

@@ -13,7 +13,7 @@ import { buildModel, resolveConfig } from './model/system.js';
 import type { Design, Model } from './model/types.js';
 import type { DesignRef } from './explorers/parallel.js';
 import { defaultRandomWorkers, Planner, runRandom, type RandomKind, type RunPlan, type RunResult } from './explorers/random.js';
-import { encodeToken, scheduleOf } from './explorers/replay.js';
+import { encodeToken, replayCommand, scheduleOf } from './explorers/replay.js';
 import { shrinkSchedule, type ScheduleShape } from './explorers/shrink.js';
 import { describePath, messageAt, type Trace } from './explorers/trace.js';
 import { Walker } from './explorers/walk.js';
@@ -30,6 +30,8 @@ export interface RandomResult {
   readonly depth?: number;
   readonly trace?: Trace;
   readonly token?: string;
+  /** The command that replays it (with --design-file for a design from a file). */
+  readonly replay?: string;
   readonly shrink?: { readonly from: ScheduleShape; readonly to: ScheduleShape; readonly replays: number };
   /** A verdict beside which the invariant's precondition was never reached. */
   readonly unreached?: boolean;
@@ -76,6 +78,8 @@ export interface RandomCheckOptions {
   /** Invariants to give a precondition witness for. */
   readonly witness?: readonly string[];
   readonly onRound?: (walks: number, steps: number, seconds: number) => void;
+  /** Once this word is nonzero the run stops after the round in progress, and its counterexamples are shown as found. */
+  readonly interrupt?: Int32Array;
 }
 
 export const RANDOM_DEFAULTS = { runs: 1000, depth: 200, seed: 1, pctDepth: 3, members: 16 } as const;
@@ -117,6 +121,7 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
     ...(opts.source !== undefined ? { source: opts.source } : {}),
     ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
     ...(opts.onRound !== undefined ? { onRound: opts.onRound } : {}),
+    ...(opts.interrupt !== undefined ? { interrupt: opts.interrupt } : {}),
   });
   const planner = new Planner(m, plan);
   const coverage = coverageOf(m, invs, r.fired, (k) => (r.reachedWalk[k] >= 0 ? { run: r.reachedWalk[k], step: r.reachedStep[k] } : undefined));
@@ -127,12 +132,14 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
     if (v === undefined) return { invariant: inv.id, verdict: 'unknown', ...unreached, ...witness };
     let ids = v.actions;
     let shrink: RandomResult['shrink'];
-    if (opts.shrink ?? true) {
+    // An interrupted run reports at once: its counterexamples as found, not shrunk.
+    if ((opts.shrink ?? true) && r.stoppedBy !== 'interrupted') {
       const s = shrinkSchedule(m, inv, ids);
       ids = s.actions;
       shrink = { from: s.before, to: s.after, replays: s.replays };
     }
     const accepted = design.accepts?.[inv.id];
+    const token = encodeToken(scheduleOf(m, ids, { invariant: inv.id, explorer: plan.explorer, seed: plan.seed, run: v.walk }));
     return {
       invariant: inv.id,
       verdict: 'violated',
@@ -143,7 +150,8 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
       ...(plan.explorer === 'swarm' ? { member: planner.memberOf(v.walk) } : {}),
       depth: ids.length,
       trace: describePath(m, ids),
-      token: encodeToken(scheduleOf(m, ids, { invariant: inv.id, explorer: plan.explorer, seed: plan.seed, run: v.walk })),
+      token,
+      replay: replayCommand(token, m.design.source),
       ...(shrink !== undefined ? { shrink } : {}),
       ...witness,
     };

@@ -39,6 +39,8 @@ export interface ExploreOptions {
   /** Called at most once per `progressMs` with the search's counters. */
   readonly onProgress?: (p: Progress) => void;
   readonly progressMs?: number;
+  /** A word (on a SharedArrayBuffer) that, once nonzero, stops the search: `interrupted`, incomplete. */
+  readonly interrupt?: Int32Array;
 }
 
 export interface Progress {
@@ -71,7 +73,7 @@ export interface Violation {
   readonly words: Uint32Array;
 }
 
-export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'memory-limit' | 'store-full';
+export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'memory-limit' | 'store-full' | 'interrupted';
 
 export interface SearchResult {
   readonly complete: boolean;
@@ -717,20 +719,32 @@ function mib(bytes: number): string {
   return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 }
 
-export function explore(m: Model, opts: ExploreOptions): SearchResult {
+/**
+ * The search, as a generator: with `slices`, it yields every SLICE_MS so
+ * that an asynchronous caller can let the event loop run (a signal handler
+ * that sets the interrupt word, say) and resume it where it was.
+ */
+function* search(m: Model, opts: ExploreOptions, slices: boolean): Generator<void, SearchResult> {
   const reduce = opts.reduce ?? NO_REDUCTIONS;
   const e = new Engine(m, { invariants: opts.invariants, reduce, ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}) });
   e.maxStates = opts.maxStates ?? Infinity;
   const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
   const progressMs = opts.progressMs ?? 1000;
   const limit = opts.memoryLimit ?? Infinity;
+  const interrupt = opts.interrupt;
   const t0 = performance.now();
   let lastProgress = t0;
+  let sliceStart = t0;
+  let sliced = false;
   let stoppedBy: StopReason = 'exhausted';
   let note: string | undefined;
   const stop = (): boolean => {
     if (e.violations.size === e.total && e.total > 0) {
       stoppedBy = 'all-violated';
+      return true;
+    }
+    if (interrupt !== undefined && Atomics.load(interrupt, 0) !== 0) {
+      stoppedBy = 'interrupted';
       return true;
     }
     const now = performance.now();
@@ -741,6 +755,10 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
     if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
       lastProgress = now;
       opts.onProgress({ states: e.store.count, transitions: e.transitions, queue: e.level.length - e.next + e.upcoming.length, depth: e.depth, seconds: (now - t0) / 1000 });
+    }
+    if (slices && now - sliceStart >= SLICE_MS) {
+      sliced = true;
+      return true;
     }
     return false;
   };
@@ -753,6 +771,13 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
         break;
       }
       if (!e.expandLevel(stop)) {
+        if (sliced) {
+          // Only a pause: the level goes on from the state it stopped before.
+          sliced = false;
+          yield;
+          sliceStart = performance.now();
+          continue;
+        }
         if (e.stopNow && stoppedBy === 'exhausted') stoppedBy = 'max-states';
         break;
       }
@@ -795,4 +820,30 @@ export function explore(m: Model, opts: ExploreOptions): SearchResult {
     ...(note !== undefined ? { note } : {}),
     ...(e.canonActive() ? { represented: e.represented } : {}),
   };
+}
+
+/** How long the asynchronous search runs before it lets the event loop in. */
+const SLICE_MS = 100;
+
+/** The search on this thread, start to end. */
+export function explore(m: Model, opts: ExploreOptions): SearchResult {
+  const g = search(m, opts, false);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same search, letting the event loop run every tenth of a second: a
+ * SIGINT handler can then set `opts.interrupt`, and the search stops within
+ * one slice with what it has.
+ */
+export async function exploreAsync(m: Model, opts: ExploreOptions): Promise<SearchResult> {
+  const g = search(m, opts, true);
+  for (;;) {
+    const r = g.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }

@@ -51,6 +51,8 @@ export interface ParallelOptions {
   readonly maxSeconds?: number;
   readonly onProgress?: (p: Progress) => void;
   readonly progressMs?: number;
+  /** Once this word is nonzero the workers stop between two states: `interrupted`. */
+  readonly interrupt?: Int32Array;
 }
 
 export interface ParallelViolation {
@@ -209,7 +211,12 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     return t;
   };
   // Budgets that act within a level: the workers see the stop word between two states.
+  let interrupted = false;
   const timer = setInterval(() => {
+    if (opts.interrupt !== undefined && Atomics.load(opts.interrupt, 0) !== 0 && !interrupted) {
+      interrupted = true;
+      Atomics.store(ctrl, CTRL_STOP, 1);
+    }
     const count = sum(STAT_COUNT);
     if (opts.maxStates !== undefined && count >= opts.maxStates) Atomics.store(ctrl, CTRL_STOP, 1);
     const now = performance.now();
@@ -243,6 +250,10 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
     let advance = false;
     for (;;) {
       if (stoppedBy !== 'exhausted') break;
+      if (interrupted || (opts.interrupt !== undefined && Atomics.load(opts.interrupt, 0) !== 0)) {
+        stoppedBy = 'interrupted';
+        break;
+      }
       const total = opts.invariants.length;
       if (total > 0 && violations.size === total) {
         stoppedBy = 'all-violated';
@@ -303,7 +314,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
         note ??= r.note;
       }
       if (!r.done && stoppedBy === 'exhausted' && !final) {
-        stoppedBy = Date.now() >= deadline ? 'max-seconds' : 'max-states';
+        stoppedBy = interrupted ? 'interrupted' : Date.now() >= deadline ? 'max-seconds' : 'max-states';
       }
     }
   }

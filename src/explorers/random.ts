@@ -150,7 +150,7 @@ export interface RunResult {
   readonly steps: number;
   readonly seconds: number;
   readonly workers: number;
-  readonly stoppedBy: 'runs' | 'all-violated' | 'max-seconds';
+  readonly stoppedBy: 'runs' | 'all-violated' | 'max-seconds' | 'interrupted';
   /** Per invariant id: its violation in the lowest-indexed walk that broke it. */
   readonly first: ReadonlyMap<string, WalkViolation & { readonly walk: number }>;
   readonly fired: Float64Array;
@@ -198,6 +198,8 @@ export interface RunOptions {
   readonly source?: DesignRef;
   readonly maxSeconds?: number;
   readonly onRound?: (walks: number, steps: number, seconds: number) => void;
+  /** Once this word is nonzero the run stops after the round in progress: `interrupted`. */
+  readonly interrupt?: Int32Array;
 }
 
 /** A pool of walk workers, each with its own model, taking one share of a round at a time. */
@@ -265,6 +267,14 @@ export async function runRandom(opts: RunOptions): Promise<RunResult> {
   let stoppedBy: RunResult['stoppedBy'] = 'runs';
   try {
     for (let r = 0; r < rounds; r++) {
+      // Between rounds the event loop runs, so that a signal handler can set the interrupt word.
+      if (opts.interrupt !== undefined) {
+        if (pool === undefined) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (Atomics.load(opts.interrupt, 0) !== 0) {
+          stoppedBy = 'interrupted';
+          break;
+        }
+      }
       const batch = indices.slice(r * ROUND, (r + 1) * ROUND);
       let results: RoundResult[];
       if (pool === undefined) results = [runWalks(walker!, planner, batch)];

@@ -26,6 +26,9 @@ export interface StepName {
 
 export interface Schedule {
   readonly design: string;
+  /** A design from a file: the file as it was given, and a hash of its source then (load.sourceHash). */
+  readonly file?: string;
+  readonly sourceHash?: string;
   readonly config: Config;
   readonly steps: readonly StepName[];
   /** The invariant the schedule violates, as found. */
@@ -53,14 +56,33 @@ export function stepLabel(n: StepName): string {
   return `${n.actor} ${n.action}${args.length ? `(${args.join(', ')})` : ''}`;
 }
 
-export function scheduleOf(m: Model, ids: readonly number[], extra: Omit<Schedule, 'design' | 'config' | 'steps'> = {}): Schedule {
-  return { design: m.design.id, config: m.cfg, steps: ids.map((id) => stepName(m, id)), ...extra };
+export function scheduleOf(m: Model, ids: readonly number[], extra: Omit<Schedule, 'design' | 'config' | 'steps' | 'file' | 'sourceHash'> = {}): Schedule {
+  return {
+    design: m.design.id,
+    ...(m.design.source !== undefined ? { file: m.design.source } : {}),
+    ...(m.design.sourceHash !== undefined ? { sourceHash: m.design.sourceHash } : {}),
+    config: m.cfg,
+    steps: ids.map((id) => stepName(m, id)),
+    ...extra,
+  };
+}
+
+/** A word as a POSIX shell reads it back: bare when it is safe, else single-quoted. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that replays a token, as a report prints it: with the design file when there is one. */
+export function replayCommand(token: string, file?: string): string {
+  return `npx hintcheck replay ${file !== undefined ? `--design-file ${shellWord(file)} ` : ''}${token}`;
 }
 
 export function encodeToken(s: Schedule): string {
   // Steps as compact labels: [actor, action, args...] keeps the token short.
   const body = {
     d: s.design,
+    ...(s.file !== undefined ? { f: s.file } : {}),
+    ...(s.sourceHash !== undefined ? { h: s.sourceHash } : {}),
     c: s.config,
     s: s.steps.map((x) => [x.actor, x.action, x.args]),
     ...(s.invariant !== undefined ? { i: s.invariant } : {}),
@@ -98,6 +120,8 @@ export function decodeToken(token: string): Schedule {
   if (typeof body.d !== 'string' || typeof body.c !== 'object' || body.c === null) bad('the replay token names no design and configuration');
   return {
     design: body.d as string,
+    ...(typeof body.f === 'string' ? { file: body.f } : {}),
+    ...(typeof body.h === 'string' ? { sourceHash: body.h } : {}),
     config: body.c as Config,
     steps: asSteps(body.s),
     ...(typeof body.i === 'string' ? { invariant: body.i } : {}),
@@ -126,6 +150,8 @@ export function parseSchedule(text: string, name: string): Schedule {
   if (typeof o.design !== 'string' || typeof o.config !== 'object' || o.config === null) bad(`${name} names no design and configuration`);
   return {
     design: o.design as string,
+    ...(typeof o.file === 'string' ? { file: o.file } : {}),
+    ...(typeof o.sourceHash === 'string' ? { sourceHash: o.sourceHash } : {}),
     config: o.config as Config,
     steps: asSteps(o.steps),
     ...(typeof o.invariant === 'string' ? { invariant: o.invariant } : {}),

@@ -183,7 +183,7 @@ export function formatCheck(r: CheckReport, title: string): string {
     lines.push('');
     lines.push(`${x.invariant} violated: ${x.message}`);
     if (x.accepted !== undefined) lines.push(`  (accepted by the design: ${x.accepted})`);
-    if (x.token !== undefined) lines.push(`  replay: npx hintcheck replay ${x.token}`);
+    if (x.replay !== undefined) lines.push(`  replay: ${x.replay}`);
     if (x.trace !== undefined) lines.push(...formatTrace(x.trace));
   }
   for (const x of r.results) {

@@ -140,7 +140,7 @@ export function mergeReports(reports: readonly RandomReportJson[]): RandomReport
     steps: reports.reduce((t, r) => t + r.steps, 0),
     seconds: Number(reports.reduce((t, r) => t + r.seconds, 0).toFixed(3)),
     workers: reports.reduce((t, r) => t + r.workers, 0),
-    stoppedBy: reports.some((r) => r.stoppedBy === 'max-seconds') ? 'max-seconds' : 'runs',
+    stoppedBy: reports.some((r) => r.stoppedBy === 'interrupted') ? 'interrupted' : reports.some((r) => r.stoppedBy === 'max-seconds') ? 'max-seconds' : 'runs',
     results: results.map(({ inv, best }, k) => {
       const w = witnessFrom(k);
       const base = best ?? { invariant: inv, verdict: 'unknown' as const };
@@ -171,6 +171,7 @@ export function formatRandom(r: RandomReportJson, title: string): string {
     .with('runs', () => '')
     .with('all-violated', () => ', stopped once every checked invariant was violated')
     .with('max-seconds', () => ', cut short by --max-seconds')
+    .with('interrupted', () => ', cut short (interrupted)')
     .exhaustive();
   lines.push(`search: ${explorerText(r)}, ${num(r.runs)} of ${num(r.plannedRuns)} walks${why}, depth <= ${r.depth}, seed ${r.seed}, ${num(r.steps)} steps, ${secs(r.seconds)} s${r.workers > 1 ? ` on ${r.workers} workers` : ''}`);
   lines.push('  (random walks prove nothing: an invariant they did not violate is unknown)');
@@ -193,7 +194,7 @@ export function formatRandom(r: RandomReportJson, title: string): string {
     lines.push('');
     lines.push(`${x.invariant} violated: ${x.message ?? ''}`);
     if (x.accepted !== undefined) lines.push(`  (accepted by the design: ${x.accepted})`);
-    if (x.token !== undefined) lines.push(`  replay: npx hintcheck replay ${x.token}`);
+    if (x.replay !== undefined) lines.push(`  replay: ${x.replay}`);
     if (x.trace !== undefined) lines.push(...formatTrace({ steps: x.trace }));
   }
   for (const x of r.results) {
