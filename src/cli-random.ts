@@ -17,6 +17,7 @@ import { EXPLORERS, type ExplorerKind, type RandomKind } from './explorers/rando
 import { Diverged, parseSchedule, resolveSchedule, scheduleOf, stepLabel, traceFile, type Schedule } from './explorers/replay.js';
 import { describePath } from './explorers/trace.js';
 import { replayIds } from './explorers/walk.js';
+import { onInterrupt } from './interrupt.js';
 import { checkRandom } from './random-check.js';
 import { asShardReport, formatRandom, mergeReports, randomJson, stepsJson, type RandomReportJson } from './report/random-report.js';
 import { formatTrace, num, secs } from './report/format.js';
@@ -75,7 +76,9 @@ export async function runRandomCheck(p: Parsed, design: Design, explorer: Random
   const file = p['--design-file'] as string | undefined;
   if (p['--workers'] === 0) throw new UsageError('check: --workers 0 is out of range: accepted 1 or more');
   const showProgress = Boolean(p['--progress']) || io.errIsTty;
+  const stop = onInterrupt(io.err);
   const report = await checkRandom(design, {
+    interrupt: stop.word,
     explorer,
     config: configOverrides(p),
     invariants: (p['--invariant'] as string[] | undefined) ?? [],
@@ -98,7 +101,7 @@ export async function runRandomCheck(p: Parsed, design: Design, explorer: Random
           },
         }
       : {}),
-  });
+  }).finally(stop.release);
   if (showProgress && io.errIsTty) io.err('\r\x1b[K');
   const json = randomJson(report);
   if (p['--trace-out'] !== undefined) {

@@ -3,8 +3,9 @@
  *
  *   0  every checked invariant holds and the search was complete
  *   1  a violation was found (matrix: a verdict differs from the expected one)
- *   2  usage or input error
- *   3  incomplete: a budget was hit and no violation was found
+ *   2  usage or design error (errors.ts)
+ *   3  incomplete: a budget or a signal stopped the search and no violation was found
+ *   4  internal error
  */
 import { resolve } from 'node:path';
 import { match } from 'ts-pattern';
@@ -16,6 +17,7 @@ import { resolveConfig } from './model/system.js';
 import type { Progress } from './explorers/exhaustive.js';
 import { designPages, stalePages, writePages } from './docs.js';
 import { errorJson, errorKind, exitCodeOf } from './errors.js';
+import { onInterrupt } from './interrupt.js';
 import { loadDesignFile } from './load.js';
 import { compareBaseline, overridesText, readBaseline, runMatrix, writeBaseline, type MatrixRow } from './matrix.js';
 import { configOverrides, parseFlags, pickDesign, type FlagKind, type Io } from './cli-args.js';
@@ -80,8 +82,17 @@ matrix options:
 
 replay options: --json, --design-file <file>
 
-exit codes: 0 all hold (complete search), 1 violation, 2 usage error (replay: the trace no
-longer applies to the model), 3 incomplete (random explorers: no violation found)`;
+exit codes:
+  0    every checked invariant holds and the search was complete
+  1    a violation was found (matrix: a verdict or a count differs from the expected one)
+  2    the command line or a design is wrong (one line says what; replay: the trace no
+       longer applies to the model)
+  3    incomplete: a budget or a signal stopped the search before any violation was found
+       (random explorers: no violation found)
+  4    an internal error of hintcheck (HINTCHECK_DEBUG=1 prints its stack)
+  130, 143  a second SIGINT or SIGTERM: stopped at once, nothing printed
+A first SIGINT or SIGTERM stops the search and prints what it found so far: violations with
+their traces, every other verdict unknown.`;
 
 const CHECK_FLAGS: Record<string, FlagKind> = {
   '--design': 'string',
@@ -149,7 +160,9 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
   const showProgress = Boolean(p['--progress']) || io.errIsTty;
   const file = p['--design-file'] as string | undefined;
   if (p['--workers'] === 0) throw new UsageError('check: --workers 0 is out of range: accepted 1 or more');
+  const stop = onInterrupt(io.err);
   const report = await checkParallel(design, {
+    interrupt: stop.word,
     source: file !== undefined ? { id: design.id, file: resolve(file), shownAs: file } : { id: design.id },
     ...(p['--workers'] !== undefined ? { workers: p['--workers'] as number } : {}),
     config: configOverrides(p),
@@ -161,7 +174,7 @@ async function runCheck(argv: readonly string[], io: Io): Promise<number> {
     ...(showProgress ? { onProgress: progressPrinter(io, true)! } : {}),
     ...(minimize === 'preemptions' ? { minimizePreemptions: true } : {}),
     ...(p['--witness'] !== undefined ? { witness: p['--witness'] as string[] } : {}),
-  });
+  }).finally(stop.release);
   if (showProgress && io.errIsTty) io.err('\r\x1b[K');
   if (p['--trace-out'] !== undefined) writeCheckTraces(p['--trace-out'] as string, design, report, io);
   if (p['--json']) {
@@ -250,7 +263,7 @@ function cell(row: MatrixRow, inv: string): string {
     .with('violated', () => `${r.accepted !== undefined ? 'acc' : 'viol'}@${r.depth}`)
     .with('unknown', () => 'unknown')
     .exhaustive();
-  return row.expected[inv] === r.verdict ? text : `${text}!`;
+  return row.expected[inv] === r.verdict || (row.interrupted && r.verdict === 'unknown') ? text : `${text}!`;
 }
 
 async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
@@ -271,7 +284,9 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
   const t0 = performance.now();
   const total = designs.reduce((n, d) => n + d.expect.length, 0);
   let finished = 0;
+  const stop = onInterrupt(io.err);
   const rows = await runMatrix({
+    interrupt: stop.word,
     designs,
     ...(file !== undefined ? { designFile: file } : {}),
     ...(p['--workers'] !== undefined ? { workers: Math.max(1, p['--workers'] as number) } : {}),
@@ -287,19 +302,24 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
       const cells = invs.map((i) => cell(row, i).padEnd(9)).join(' ');
       const design = byId.get(row.design)!;
       const own = (design.invariants ?? []).map((i) => `${i.short}: ${cell(row, i.id)}`).join(', ');
-      io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}${own ? `  ${own}` : ''}\n`);
+      io.out(`${row.design.padEnd(dw)}  ${overridesText(row.overrides).padEnd(cw)}  ${cells}  ${num(row.report.states).padStart(11)}  ${secs(row.report.seconds).padStart(6)}${own ? `  ${own}` : ''}${row.interrupted ? '  (interrupted)' : ''}\n`);
     },
-  });
+  }).finally(stop.release);
+  const interrupted = stop.signal() !== undefined;
   if (io.errIsTty) io.err('\r\x1b[K');
   const seconds = (performance.now() - t0) / 1000;
   const mismatches = rows.flatMap((r) => r.mismatches);
-  const moved = baseline !== undefined ? compareBaseline(rows, baseline) : [];
-  const incomplete = rows.filter((r) => !r.report.complete && r.report.stoppedBy !== 'all-violated');
-  if (p['--write-baseline'] !== undefined) writeBaseline(p['--write-baseline'] as string, rows);
+  const moved = baseline !== undefined ? compareBaseline(rows, baseline, interrupted) : [];
+  const incomplete = rows.filter((r) => !r.report.complete && r.report.stoppedBy !== 'all-violated' && !r.interrupted);
+  // A baseline of the rows one run got to would report every other row gone next time.
+  const writing = p['--write-baseline'] !== undefined && !interrupted;
+  if (writing) writeBaseline(p['--write-baseline'] as string, rows);
   if (json) {
     io.out(JSON.stringify({
       seconds: Number(seconds.toFixed(3)),
-      ok: mismatches.length === 0 && moved.length === 0,
+      ok: mismatches.length === 0 && moved.length === 0 && !interrupted,
+      complete: !interrupted,
+      ...(interrupted ? { stoppedBy: 'interrupted', rowsDone: rows.length, rowsPlanned: total } : {}),
       mismatches,
       ...(baseline !== undefined ? { moved } : {}),
       rows: rows.map((r) => ({
@@ -308,6 +328,7 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
         overrides: r.overrides,
         why: r.why,
         complete: r.report.complete,
+        ...(r.interrupted ? { interrupted: true } : {}),
         states: r.report.states,
         transitions: r.report.transitions,
         depth: r.report.depth,
@@ -332,6 +353,8 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
     if (smaller.length > 0) io.out(`\nbounds smaller than designs.md suggests:\n${smaller.join('\n')}\n`);
     io.out('\ndefault bounds:\n');
     for (const [d, b] of bounds) io.out(`  ${d.padEnd(dw)}  ${b}\n`);
+    const cut = rows.filter((r) => r.interrupted).length;
+    if (interrupted) io.out(`\ninterrupted: ${rows.length} of ${total} rows run${cut > 0 ? `, ${cut === 1 ? 'one' : cut} of them stopped part way (marked; ${cut === 1 ? 'its' : 'their'} unknown cells are not compared)` : ''}\n`);
     io.out(`\n${rows.length} checks in ${secs(seconds)} s: `);
     if (mismatches.length === 0) io.out('every verdict as expected\n');
     else io.out(`${mismatches.length} verdict${mismatches.length === 1 ? '' : 's'} differ from the expected:\n${mismatches.map((m) => `  ${m}`).join('\n')}\n`);
@@ -340,10 +363,11 @@ async function runMatrixCmd(argv: readonly string[], io: Io): Promise<number> {
       if (moved.length === 0) io.out(`state and transition counts as in ${p['--baseline']}\n`);
       else io.out(`${moved.length} change${moved.length === 1 ? '' : 's'} against ${p['--baseline']}:\n${moved.map((x) => `  ${x}`).join('\n')}\n`);
     }
-    if (p['--write-baseline'] !== undefined) io.out(`baseline written to ${p['--write-baseline']}\n`);
+    if (writing) io.out(`baseline written to ${p['--write-baseline']}\n`);
+    else if (p['--write-baseline'] !== undefined) io.out(`baseline not written: the run was interrupted\n`);
   }
   if (mismatches.length > 0 || moved.length > 0) return 1;
-  return incomplete.length > 0 ? 3 : 0;
+  return incomplete.length > 0 || interrupted ? 3 : 0;
 }
 
 const DOCS_FLAGS: Record<string, FlagKind> = {

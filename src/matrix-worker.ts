@@ -11,7 +11,7 @@ import type { Design } from './model/types.js';
 
 const files = new Map<string, Design[]>();
 
-parentPort!.on('message', async (job: { design: string; file?: string; shownAs?: string; row: number; maxSeconds?: number; traces?: boolean }) => {
+parentPort!.on('message', async (job: { design: string; file?: string; shownAs?: string; row: number; maxSeconds?: number; traces?: boolean; interrupt?: Int32Array }) => {
   try {
     let design: Design;
     if (job.file !== undefined) {
@@ -20,7 +20,7 @@ parentPort!.on('message', async (job: { design: string; file?: string; shownAs?:
     } else {
       design = findDesign(job.design);
     }
-    parentPort!.postMessage({ report: runRow(design, job.row, job.maxSeconds, job.traces) });
+    parentPort!.postMessage({ report: runRow(design, job.row, job.maxSeconds, job.traces, job.interrupt) });
   } catch (e) {
     parentPort!.postMessage({ error: serializeError(e) });
   }

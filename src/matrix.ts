@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { check, type CheckReport, type Verdict } from './check.js';
+import { check, checkAsync, type CheckOptions, type CheckReport, type Verdict } from './check.js';
 import { invariantsFor } from './invariants/index.js';
 import { deserializeError, UsageError, type SerializedError } from './errors.js';
 import type { Config } from './model/config.js';
@@ -23,6 +23,8 @@ export interface MatrixRow {
   readonly why: string;
   readonly expected: Readonly<Record<string, Verdict>>;
   readonly report: CheckReport;
+  /** The row a signal stopped: its unknown cells are not compared. */
+  readonly interrupted?: boolean;
   /** One sentence per cell whose verdict is not the expected one. */
   readonly mismatches: readonly string[];
 }
@@ -38,6 +40,8 @@ export interface MatrixOptions {
   readonly workers?: number;
   /** Called as rows finish, in the order the designs declare them. */
   readonly onRow?: (row: MatrixRow) => void;
+  /** Once this word is nonzero, rows in progress stop with what they have and no new row starts. */
+  readonly interrupt?: Int32Array;
 }
 
 /** Every applicable invariant: violated where the row lists it (accepted ones included), else holds. */
@@ -53,22 +57,31 @@ export function overridesText(o: Partial<Config>): string {
   return parts.length ? parts.join(' ') : 'defaults';
 }
 
-/** One row's check, as a worker or this thread runs it. */
-export function runRow(design: Design, row: number, maxSeconds?: number, traces = false): CheckReport {
+function rowOptions(design: Design, row: number, maxSeconds?: number, traces = false, interrupt?: Int32Array): CheckOptions {
   const e = design.expect[row];
-  return check(design, { config: e.config ?? {}, traces, ...(maxSeconds !== undefined ? { maxSeconds } : {}) });
+  return { config: e.config ?? {}, traces, ...(maxSeconds !== undefined ? { maxSeconds } : {}), ...(interrupt !== undefined ? { interrupt } : {}) };
+}
+
+/** One row's check, as a worker runs it. */
+export function runRow(design: Design, row: number, maxSeconds?: number, traces = false, interrupt?: Int32Array): CheckReport {
+  return check(design, rowOptions(design, row, maxSeconds, traces, interrupt));
 }
 
 function finish(design: Design, row: number, report: CheckReport): MatrixRow {
   const e = design.expect[row];
   const expected = expectedVerdicts(design, report.config, e.violates);
+  const interrupted = report.stoppedBy === 'interrupted';
   const mismatches: string[] = [];
   for (const r of report.results) {
     const want = expected[r.invariant];
+    // A stopped row proves nothing where it did not get to a verdict; a violation it found still counts.
+    if (interrupted && r.verdict === 'unknown') continue;
     if (r.verdict !== want) mismatches.push(`${design.id} ${overridesText(e.config ?? {})}: ${r.invariant} ${r.verdict}, expected ${want}`);
   }
-  return { design: design.id, overrides: e.config ?? {}, why: e.why, expected, report, mismatches };
+  return { design: design.id, overrides: e.config ?? {}, why: e.why, expected, report, mismatches, ...(interrupted ? { interrupted } : {}) };
 }
+
+const stopped = (w: Int32Array | undefined): boolean => w !== undefined && Atomics.load(w, 0) !== 0;
 
 export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> {
   const designs = opts.designs ?? DESIGNS;
@@ -83,9 +96,13 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
     }
   };
   const workers = Math.min(opts.workers ?? availableParallelism(), jobs.length);
+  // Rows come back in the order declared; once interrupted, the rows done are the report.
+  const finished = (): MatrixRow[] => results.slice(0, printed) as MatrixRow[];
   if (workers <= 1) {
-    jobs.forEach((j, i) => done(i, runRow(j.design, j.row, opts.maxSeconds, opts.traces)));
-    return results as MatrixRow[];
+    for (let i = 0; i < jobs.length && !stopped(opts.interrupt); i++) {
+      done(i, await checkAsync(jobs[i].design, rowOptions(jobs[i].design, jobs[i].row, opts.maxSeconds, opts.traces, opts.interrupt)));
+    }
+    return finished();
   }
   let next = 0;
   const url = new URL('./matrix-worker.js', import.meta.url);
@@ -93,7 +110,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
     Array.from({ length: workers }, async () => {
       const w = new Worker(url);
       try {
-        while (next < jobs.length) {
+        while (next < jobs.length && !stopped(opts.interrupt)) {
           const i = next++;
           const report = await new Promise<CheckReport>((resolve, reject) => {
             const onMessage = (msg: { report?: CheckReport; error?: SerializedError }): void => {
@@ -107,7 +124,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
             };
             w.once('message', onMessage);
             w.once('error', onError);
-            w.postMessage({ design: jobs[i].design.id, ...(opts.designFile !== undefined ? { file: resolvePath(opts.designFile), shownAs: opts.designFile } : {}), row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces });
+            w.postMessage({ design: jobs[i].design.id, ...(opts.designFile !== undefined ? { file: resolvePath(opts.designFile), shownAs: opts.designFile } : {}), row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces, interrupt: opts.interrupt });
           });
           done(i, report);
         }
@@ -116,7 +133,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
       }
     }),
   );
-  return results as MatrixRow[];
+  return finished();
 }
 
 /** What a baseline keeps of each row: enough to see a state space grow or shrink. */
@@ -169,10 +186,11 @@ export function readBaseline(path: string): BaselineRow[] {
 }
 
 /** Rows whose counts or verdicts moved against the baseline, or that are new or gone, one sentence each. */
-export function compareBaseline(rows: readonly MatrixRow[], base: readonly BaselineRow[]): string[] {
+/** `partial`: the run was interrupted, so rows it did not get to are not gone, and a stopped row's counts say nothing. */
+export function compareBaseline(rows: readonly MatrixRow[], base: readonly BaselineRow[], partial = false): string[] {
   const out: string[] = [];
   const old = new Map(base.map((b) => [key(b.design, b.overrides ?? {}), b]));
-  const now = baselineOf(rows).rows;
+  const now = baselineOf(partial ? rows.filter((r) => !r.interrupted) : rows).rows;
   const pct = (a: number, b: number): string => {
     const x = ((b - a) / a) * 100;
     return `${b >= a ? '+' : ''}${x.toFixed(Math.abs(x) < 0.1 ? 3 : 1)}%`;
@@ -192,6 +210,6 @@ export function compareBaseline(rows: readonly MatrixRow[], base: readonly Basel
       if (was !== undefined && was !== v) out.push(`${k}: ${inv} ${was} -> ${v}`);
     }
   }
-  for (const k of old.keys()) out.push(`${k}: row gone`);
+  if (!partial) for (const k of old.keys()) out.push(`${k}: row gone`);
   return out;
 }
