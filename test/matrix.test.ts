@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { designPages, stalePages } from '../src/docs.js';
 import { compareBaseline, readBaseline, runMatrix } from '../src/matrix.js';
 import { DESIGNS } from '../src/model/designs/index.js';
+import { buildModel } from '../src/model/system.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,5 +32,24 @@ describe('the regression matrix', async () => {
     const pages = designPages(`${root}/docs`, DESIGNS, rows);
     expect(pages.size).toBe(DESIGNS.length);
     expect(stalePages(pages).map((p) => p.slice(root.length))).toEqual([]);
+  });
+
+  it('prints messages that name only actors acting in the concrete trace beside them, under each row\'s reductions', () => {
+    let cells = 0;
+    const wrong: string[] = [];
+    for (const row of rows) {
+      const m = buildModel(DESIGNS.find((d) => d.id === row.design)!, row.report.config);
+      for (const r of row.report.results) {
+        if (r.verdict !== 'violated' || r.trace === undefined) continue;
+        cells++;
+        const acting = new Set(r.trace.steps.map((s) => s.actor));
+        // The host is named as where memory lives ("the host does not back"), not as one who acted.
+        for (const n of m.actors.filter((a) => a !== 'host')) {
+          if (new RegExp(`\\b${n}\\b`).test(r.message!) && !acting.has(n)) wrong.push(`${row.design} ${r.invariant}: "${r.message}" names ${n}, which takes no step`);
+        }
+      }
+    }
+    expect(cells).toBeGreaterThan(50);
+    expect(wrong).toEqual([]);
   });
 });

@@ -78,15 +78,39 @@ export function swarmMember(m: Model, plan: RunPlan, i: number): Member {
   return { index: i, scheduler, depth, pctDepth, weights };
 }
 
-/** The global indices of the walks this run takes, in order. */
-export function walkIndices(plan: RunPlan): number[] {
-  if (plan.explorer !== 'swarm' || plan.shard === undefined) return Array.from({ length: plan.runs }, (_, i) => i);
-  const per = Math.ceil(plan.runs / plan.members);
-  const out: number[] = [];
-  for (let mem = plan.shard.index; mem < plan.members; mem += plan.shard.count) {
-    for (let r = 0; r < per && mem * per + r < plan.runs; r++) out.push(mem * per + r);
+/**
+ * The global indices of the walks this run takes, in order, without listing
+ * them (a run of 10^8 walks would spend seconds and gigabytes on the list):
+ * `slice(from, to)` gives the indices of the run's walks from..to-1.
+ */
+export interface WalkIndices {
+  readonly length: number;
+  slice(from: number, to: number): number[];
+}
+
+export function walkIndices(plan: RunPlan): WalkIndices {
+  if (plan.explorer !== 'swarm' || plan.shard === undefined) {
+    return { length: plan.runs, slice: (from, to) => Array.from({ length: Math.max(0, Math.min(to, plan.runs) - from) }, (_, k) => from + k) };
   }
-  return out;
+  // A shard takes whole members: member mem's walks are mem*per .. mem*per+per-1.
+  const per = Math.ceil(plan.runs / plan.members);
+  const spans: { first: number; count: number; at: number }[] = [];
+  let length = 0;
+  for (let mem = plan.shard.index; mem < plan.members; mem += plan.shard.count) {
+    const count = Math.max(0, Math.min(per, plan.runs - mem * per));
+    spans.push({ first: mem * per, count, at: length });
+    length += count;
+  }
+  return {
+    length,
+    slice: (from, to) => {
+      const out: number[] = [];
+      for (const sp of spans) {
+        for (let k = Math.max(from, sp.at); k < Math.min(to, sp.at + sp.count, length); k++) out.push(sp.first + k - sp.at);
+      }
+      return out;
+    },
+  };
 }
 
 /** Walk i's spec: a function of the plan and i alone. */
