@@ -21,7 +21,8 @@ export { DesignError } from './errors.js';
 
 const SELF = new URL('./index.js', import.meta.url).href;
 
-function isDesign(x: unknown): x is Design {
+/** Whether a module export is a design made with defineDesign(). */
+export function isDesign(x: unknown): x is Design {
   if (typeof x !== 'object' || x === null) return false;
   const d = x as Partial<Design>;
   return typeof d.id === 'string' && typeof d.instantiate === 'function' && typeof d.groups === 'function' && Array.isArray(d.actors);

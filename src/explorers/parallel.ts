@@ -178,8 +178,23 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   const replies: Promise<WorkerReply>[] = [];
   const expect = (): Promise<WorkerReply[]> => {
     replies.length = 0;
-    for (let i = 0; i < n; i++) replies.push(new Promise((resolve) => (waiting[i] = resolve)));
-    return Promise.all(replies);
+    // A worker that fails does not finish its share, and its peers would wait for it: the first error is the answer.
+    let failed!: (r: WorkerReply) => void;
+    const first = new Promise<WorkerReply[]>((resolve) => (failed = (r) => resolve([r])));
+    for (let i = 0; i < n; i++) {
+      replies.push(
+        new Promise((resolve) => {
+          waiting[i] = (r) => {
+            if (r.kind === 'error') {
+              Atomics.store(ctrl, CTRL_STOP, 1);
+              failed(r);
+            }
+            resolve(r);
+          };
+        }),
+      );
+    }
+    return Promise.race([Promise.all(replies), first]);
   };
   workers.forEach((w, i) => {
     w.on('message', (r: WorkerReply) => waiting[i]?.(r));
