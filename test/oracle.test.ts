@@ -133,7 +133,7 @@ describe('the explorer against a naive reference explorer', async () => {
 
   it('covers the whole catalogue, the examples and the fixtures', () => {
     expect(cases.length).toBeGreaterThan(DESIGNS.length + 5);
-    expect(failing.sort()).toEqual(['test/fixtures/no-design.js', 'test/fixtures/reserved-group.ts', 'test/fixtures/syntax-error.ts']);
+    expect(failing.sort()).toEqual(['test/fixtures/forgets-a-phase.ts', 'test/fixtures/no-design.js', 'test/fixtures/syntax-error.ts']);
   });
 
   let compared = 0;
