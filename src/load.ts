@@ -8,7 +8,7 @@
  * working) under a hidden name and removed once imported.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DesignError, firstLine } from './errors.js';
@@ -20,6 +20,27 @@ import type { Design } from './model/types.js';
 export { DesignError } from './errors.js';
 
 const SELF = new URL('./index.js', import.meta.url).href;
+
+/**
+ * The module a design file runs as lies next to it, so that its relative
+ * imports resolve, and is removed once imported. A worker terminated while
+ * it imports cannot remove it; the thread that ends the workers does
+ * (every thread of a process has its pid).
+ */
+function leftoverPrefix(file: string): string {
+  return `.${basename(file, extname(file))}.hintcheck-${process.pid}-`;
+}
+
+/** Remove what this process's loads of `file` left behind. */
+export function removeLoadLeftovers(file: string | undefined): void {
+  if (file === undefined) return;
+  const prefix = leftoverPrefix(file);
+  try {
+    for (const f of readdirSync(dirname(file))) if (f.startsWith(prefix) && f.endsWith('.mjs')) rmSync(join(dirname(file), f), { force: true });
+  } catch {
+    // The folder is gone or unreadable: nothing of ours to remove there.
+  }
+}
 
 /** Whether a module export is a design made with defineDesign(). */
 export function isDesign(x: unknown): x is Design {
@@ -74,7 +95,7 @@ export async function loadDesignFile(path: string, opts: LoadOptions = {}): Prom
   }
   if (opts.typecheck ?? true) await typecheckDesignFile(file, shown);
   code = rewriteSelfImports(code);
-  const tmp = join(dirname(file), `.${basename(file, ext)}.hintcheck-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.mjs`);
+  const tmp = join(dirname(file), `${leftoverPrefix(file)}${Date.now()}-${Math.random().toString(36).slice(2, 8)}.mjs`);
   let mod: Record<string, unknown>;
   try {
     writeFileSync(tmp, code);

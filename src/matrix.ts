@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { check, checkAsync, type CheckOptions, type CheckReport, type Verdict } from './check.js';
+import { removeLoadLeftovers } from './load.js';
 import { invariantsFor } from './invariants/index.js';
 import { deserializeError, UsageError, type SerializedError } from './errors.js';
 import type { Config } from './model/config.js';
@@ -130,6 +131,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
         }
       } finally {
         await w.terminate();
+        if (opts.designFile !== undefined) removeLoadLeftovers(resolvePath(opts.designFile));
       }
     }),
   );

@@ -21,7 +21,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../model/config.js';
 import type { Model } from '../model/types.js';
 import { deserializeError, InternalError, serializeError, type SerializedError } from '../errors.js';
-import { designOfRef } from '../load.js';
+import { designOfRef, removeLoadLeftovers } from '../load.js';
 import { buildModel } from '../model/system.js';
 import type { Reductions, StopReason, Progress } from './exhaustive.js';
 import { choosePartition, namedPartition, type Partition } from './partition.js';
@@ -303,6 +303,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   } finally {
     clearInterval(timer);
     await Promise.all(workers.map((w) => w.terminate()));
+    removeLoadLeftovers(opts.design.file);
   }
   if (failure !== undefined) throw failure;
 

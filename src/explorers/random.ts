@@ -13,6 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { deserializeError, InternalError, serializeError, type SerializedError } from '../errors.js';
+import { removeLoadLeftovers } from '../load.js';
 import type { Invariant } from '../invariants/types.js';
 import type { Config } from '../model/config.js';
 import type { Model } from '../model/types.js';
@@ -233,7 +234,10 @@ class Pool {
   /** A failure that arrived before anyone waited (a worker that could not load the design). */
   private early: SerializedError | undefined;
 
+  private readonly design: WalkWorkerInit['design'];
+
   constructor(n: number, init: WalkWorkerInit) {
+    this.design = init.design;
     this.workers = Array.from({ length: n }, () => new Worker(workerUrl(), { workerData: init }));
     this.workers.forEach((w, i) => {
       const deliver = (r: WalkWorkerReply): void => {
@@ -268,6 +272,7 @@ class Pool {
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+    removeLoadLeftovers(this.design.file);
   }
 }
 
