@@ -93,6 +93,8 @@ export interface DesignHooks<V extends readonly string[]> {
   readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
   /** Whether an allocation may take this free block. */
   readonly allocatable?: (s: State, head: number, order: number) => boolean;
+  /** Of a block `allocatable` refuses: whether the hint engine keeps it (no-fake-oom counts it held); default: every refused block. */
+  readonly withheldByEngine?: (s: State, head: number, order: number) => boolean;
   /** A guest write to a page (data at allocation, the poison at free): dirty logging. */
   readonly pageWritten?: (s: State, page: number) => void;
   /** del_page_from_free_list() forgets __ClearPageReported() (a broken design). */
@@ -166,7 +168,7 @@ const SPEC_FIELDS = [
   'hostAcksEarly', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
 ];
 const STEP_FIELDS = ['name', 'kernel', 'args', 'pre', 'apply'];
-const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'pageWritten', 'keepReportedOffList'];
+const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'keepReportedOffList'];
 
 export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'events'];
 
@@ -438,6 +440,7 @@ export function defineDesign<
         ...(h.freeOnePageDone !== undefined ? { freeOnePageDone: own(h.freeOnePageDone, 'hook freeOnePageDone') } : {}),
         ...(h.allocated !== undefined ? { allocated: own(h.allocated, 'hook allocated') } : {}),
         ...(h.allocatable !== undefined ? { allocatable: own(h.allocatable, 'hook allocatable', bool) } : {}),
+        ...(h.withheldByEngine !== undefined ? { withheldByEngine: own(h.withheldByEngine, 'hook withheldByEngine', bool) } : {}),
         ...(h.pageWritten !== undefined ? { pageWritten: own(h.pageWritten, 'hook pageWritten') } : {}),
         ...(h.keepReportedOffList ? { keepReportedOffList: true } : {}),
       };

@@ -42,6 +42,34 @@ describe('invariant kill tests', () => {
   });
 });
 
+describe('allocator-conservation: each of the buddy allocator\'s laws is checked', () => {
+  // test/fixtures/allocator-mutants.ts: one engine, its putback broken one way per design.
+  it.each([
+    ['putback-none', null],
+    ['putback-no-merge', /^the free order-1 blocks at pages \d and \d are buddies, both listed and not merged$/],
+    ['putback-no-count', /^free_area\[\d\]\.nr_free is \d but \d blocks? (is|are) on the list$/],
+    ['putback-reported-tail', /^page \d is free-tail but carries PageReported$/],
+    ['putback-tail-left-free', /^page \d lies in the order-\d isolated-head block at page \d but is free-tail$/],
+  ])('%s', async (id, message) => {
+    const { default: designs } = await import('./fixtures/allocator-mutants.js');
+    const r = check(designs.find((d) => d.id === id)!, { invariants: ['allocator-conservation'] });
+    if (message === null) {
+      expect(r.complete).toBe(true);
+      expect(r.results[0].verdict).toBe('holds');
+    } else {
+      expect(r.results[0].verdict).toBe('violated');
+      expect(r.results[0].message).toMatch(message);
+    }
+  });
+
+  it('finds the free buddies Aaron Lu\'s done_merging placement leaves apart, and not in RFC 4/4', () => {
+    const after = check(findDesign('d2-after-done-merging'), { invariants: ['allocator-conservation'] });
+    expect(after.results[0]).toMatchObject({ verdict: 'violated', depth: 20, message: 'the free order-1 blocks at pages 0 and 2 are buddies, both listed and not merged' });
+    const rfc = check(findDesign('d2-merge-notifier'), { invariants: ['allocator-conservation'] });
+    expect(rfc.results[0].verdict).toBe('holds');
+  });
+});
+
 describe('no-double-report and no-fake-oom', () => {
   it('hold where nothing is reported twice and nothing is held back: D1 with poisoning off', () => {
     const r = check(findDesign('d1-arch-free-page'), { invariants: ['no-double-report', 'no-fake-oom'] });
@@ -56,6 +84,23 @@ describe('no-double-report and no-fake-oom', () => {
     expect(steps.filter((x) => x.action === 'report')).toHaveLength(2);
     expect(steps.some((x) => x.action === 'alloc_pages')).toBe(true);
     expect(r.results[0].message).toMatch(/reported page \d, which the host does not back/);
+  });
+
+  it('count memory withheld on the free lists: an engine that marks a block unallocatable in place fails no-fake-oom', async () => {
+    const { default: [design] } = await import('./fixtures/withholds-in-place.js');
+    const r = check(design, { invariants: ['no-fake-oom'] });
+    expect(r.results[0]).toMatchObject({ verdict: 'violated', depth: 4 });
+    expect(r.results[0].unreached).toBeUndefined();
+    const steps = r.results[0].trace!.steps.map((x) => x.action);
+    expect(steps).toContain('mark_busy');
+    expect(steps[steps.length - 1]).toBe('alloc_pages_fails');
+  });
+
+  it('do not count what the design says another actor withholds (withheldByEngine), as D2 does for its offliner', async () => {
+    const { default: [, design] } = await import('./fixtures/withholds-in-place.js');
+    const r = check(design, { invariants: ['no-fake-oom'] });
+    expect(r.complete).toBe(true);
+    expect(r.results[0]).toMatchObject({ verdict: 'holds' });
   });
 });
 

@@ -5,13 +5,16 @@
  * (allocated to exactly one vCPU, in exactly one free block on exactly one
  * list, isolated by the hint engine, or in merge limbo), free blocks are
  * aligned heads followed by their tail pages, PageReported sits only on free
- * heads, and free_area[order].nr_free counts the blocks on each list. A hint
+ * heads, free_area[order].nr_free counts the blocks on each list, and,
+ * outside zone->lock, no free block has a free buddy of its order (every
+ * free merges as far as it can). A hint
  * engine takes pages off the lists and puts them back behind the
  * allocator's back; a slip there loses memory or hands one page out twice.
  */
 import { ALLOCATED, FREE_HEAD, FREE_TAIL, ISOLATED_TAIL, LIMBO, OWNERS } from '../model/allocator.js';
 import type { Model, State } from '../model/types.js';
 import { holdsBlock } from '../model/vcpu.js';
+import { lockFree } from '../model/zone-lock.js';
 import type { Invariant } from './types.js';
 
 /**
@@ -63,6 +66,19 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
     const k = listed[o];
     if (k !== s[f.nrFree + o]) return `free_area[${o}].nr_free is ${s[f.nrFree + o]} but ${k} block${k === 1 ? ' is' : 's are'} on the list`;
   }
+  // __free_one_page() merges a block with its free buddy before it lists it, so outside
+  // zone->lock no two buddies are free side by side: a putback that skipped the merge
+  // leaves memory split for good (an order-K allocation fails with 2^K pages free).
+  if (lockFree(m, s)) {
+    for (let p = 0; p < n; p++) {
+      if (s[f.owner + p] !== FREE_HEAD) continue;
+      const o = s[f.order + p];
+      const buddy = p ^ (1 << o);
+      if (o < m.cfg.maxOrder && buddy > p && buddy < n && s[f.owner + buddy] === FREE_HEAD && s[f.order + buddy] === o) {
+        return `the free order-${o} blocks at pages ${p} and ${buddy} are buddies, both listed and not merged`;
+      }
+    }
+  }
   return null;
 }
 
@@ -70,8 +86,8 @@ export const allocatorConservation: Invariant = {
   id: 'allocator-conservation',
   number: 4,
   short: '4 alloc',
-  title: 'Every page is in exactly one place; free counts agree with the lists',
-  why: 'A hint engine moves pages off and back onto the free lists; a slip loses memory or gives one page to two owners.',
+  title: 'The buddy allocator\'s laws: every page in exactly one place, counts agree with the lists, free buddies merged',
+  why: 'A hint engine moves pages off and back onto the free lists; a slip loses memory, gives one page to two owners, or leaves memory split for good.',
   applies: () => true,
   precondition: 'a block off the free lists',
   bind: (m) => {

@@ -10,10 +10,13 @@
  * window the batch leaves.
  *
  * Checked on every failed allocation: had the blocks the engine holds
- * (isolated, or parked in merge limbo) been put back, the allocation must
- * still have failed.
+ * (isolated, parked in merge limbo, or left on a free list but kept from
+ * the allocator, which a design says with its `allocatable` and
+ * `withheldByEngine` hooks) been given back, the allocation must still have
+ * failed. Memory withheld in place is as unusable as memory taken off the
+ * lists: the guest reclaims for it all the same.
  */
-import { ISOLATED_HEAD, LIMBO } from '../model/allocator.js';
+import { FREE_HEAD, ISOLATED_HEAD, LIMBO } from '../model/allocator.js';
 import { IDLE } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
@@ -34,15 +37,18 @@ export const noFakeOom: Invariant = {
         return `${m.actors[action.actor]}'s allocation of order ${action.args.order} failed while the hint engine held enough free memory to satisfy it`;
       },
       events: ['fakeOom'],
-      // The check's antecedent: a failed allocation (the one vCPU step that leaves it idle) while some block is isolated or parked in merge limbo, the memory the check would put back.
+      // The check's antecedent: a failed allocation (the one vCPU step that leaves it idle) while the engine holds some block (isolated, in merge limbo, or withheld on its list), the memory the check would give back.
       reached: {
         edge: (before, after, action) => {
           if (after[f.evFakeOom] !== 0) return true;
           const c = action.actor;
           if (c >= m.cfg.cpus || before[f.vPhase + c] !== IDLE || after[f.vPhase + c] !== IDLE) return false;
+          const hook = m.hooks.allocatable;
+          const withheld = m.hooks.withheldByEngine;
           for (let p = 0; p < n; p++) {
             const owner = before[f.owner + p];
             if (owner === ISOLATED_HEAD || owner === LIMBO) return true;
+            if (owner === FREE_HEAD && hook !== undefined && !hook(before, p, before[f.order + p]) && (withheld === undefined || withheld(before, p, before[f.order + p]))) return true;
           }
           return false;
         },

@@ -70,6 +70,12 @@ export interface Hooks {
   readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
   /** Whether an allocation may take the free block at `head` (e.g. not on an isolated pageblock's list). */
   readonly allocatable?: (s: State, head: number, order: number) => boolean;
+  /**
+   * Of a free block `allocatable` refuses: whether the hint engine is what
+   * keeps it from the allocator (no-fake-oom counts it as memory the engine
+   * holds). Without it, every block `allocatable` refuses is the engine's.
+   */
+  readonly withheldByEngine?: (s: State, head: number, order: number) => boolean;
   /** A guest write to page `page` (data at allocation, or the poison at free): dirty logging. */
   readonly pageWritten?: (s: State, page: number) => void;
   /**

@@ -108,25 +108,32 @@ function canAllocate(m: Model, s: State, order: number): boolean {
 }
 
 /**
- * Whether the memory the hint engine holds (isolated blocks, and blocks
- * parked in merge limbo) would, put back, have made room for an allocation
- * of `order`. Works on a copy; only run when an allocation fails.
+ * Whether the memory the hint engine holds would have made room for an
+ * allocation of `order`: blocks it isolated, blocks parked in merge limbo,
+ * and free blocks it keeps on the lists but from the allocator (those the
+ * `allocatable` hook refuses, as far as `withheldByEngine` says they are the
+ * engine's). Works on a copy; only run when an allocation fails.
  */
 function engineHoldsEnough(m: Model, s: State, order: number): boolean {
   const f = m.f;
   const t = s.slice();
-  let held = false;
   for (let p = 0; p < m.cfg.pages; p++) {
     if (t[f.owner + p] !== ISOLATED_HEAD) continue;
     freeOnePage(m, t, p, t[f.order + p], false);
-    held = true;
   }
   for (let c = 0; c < m.cfg.cpus; c++) {
     if (t[f.vPhase + c] <= FREE_LOCKED || t[f.owner + t[f.vHead + c]] !== LIMBO) continue;
     freeOnePage(m, t, t[f.vHead + c], t[f.vOrder + c], false);
-    held = true;
   }
-  return held && canAllocate(m, t, order);
+  // The allocation failed on s: a block it may take on t is one the engine's memory made.
+  const hook = m.hooks.allocatable;
+  const withheld = m.hooks.withheldByEngine;
+  for (let p = 0; p < m.cfg.pages; p++) {
+    if (t[f.owner + p] !== FREE_HEAD || t[f.order + p] < order) continue;
+    const o = t[f.order + p];
+    if (hook === undefined || hook(t, p, o) || withheld === undefined || withheld(t, p, o)) return true;
+  }
+  return false;
 }
 
 /**

@@ -282,6 +282,8 @@ export function isolationRaceDesign(id: string, title: string, summary: string, 
         allocated: (s, _c, head, order) => setList(s, head, order, NONE),
         /** __rmqueue_smallest(zone, order, MIGRATE_MOVABLE) looks only at MOVABLE lists; nothing falls back to MIGRATE_ISOLATE. */
         allocatable: (s, head) => s[at.freelist.mt + head] === MOVABLE_LIST,
+        /** What an ISOLATE list keeps from the allocator is the offliner's (offline_pages()), not the hint engine's. */
+        withheldByEngine: () => false,
       };
     },
     steps: (k) => {
@@ -426,8 +428,8 @@ export const d2AfterDoneMerging = mergeNotifierDesign(
   { at: 'done-merging' },
   [
     {
-      violates: ['one-hint-per-block', DOUBLE, ROW7],
-      why: 'designs.md §4 row 4: a block of order R that was given back and stayed free is hinted again when a free merges it into an order R+1 block (Alexander: "By placing the function here I can guarantee that no more than 1 hint is provided per 2MB page"). Here the booted guest\'s untouched order-1 half plays the first hint.',
+      violates: ['allocator-conservation', 'one-hint-per-block', DOUBLE, ROW7],
+      why: 'designs.md §4 row 4: a block of order R that was given back and stayed free is hinted again when a free merges it into an order R+1 block (Alexander: "By placing the function here I can guarantee that no more than 1 hint is provided per 2MB page"). Here the booted guest\'s untouched order-1 half plays the first hint. And past done_merging nothing merges again: two vCPUs each park a block of order R with the lock dropped, the blocks being buddies, and each adds its block to the list as it retakes the lock, so two free buddies stay unmerged (allocator-conservation, 20 steps); the in-loop hook of RFC 4/4 merges on after the retake and finds the other.',
     },
     {
       config: { reportOrder: 2 },
