@@ -115,6 +115,6 @@ export default defineDesign({
     };
   },
   expect: buggy
-    ? [{ violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom'], why: 'A merged block marked Reported hides its unreported half.' }]
+    ? [{ violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom', 'no-backed-free-blocks'], why: 'A merged block marked Reported hides its unreported half.' }]
     : [{ violates: ['no-double-report', 'no-fake-oom'], why: 'Holds 1-5; accepts double reports and the fake-OOM window, as D5 does.' }],
 });

@@ -97,6 +97,8 @@ export interface DesignHooks<V extends readonly string[]> {
   readonly withheldByEngine?: (s: State, head: number, order: number) => boolean;
   /** A guest write to a page (data at allocation, the poison at free): dirty logging. */
   readonly pageWritten?: (s: State, page: number) => void;
+  /** Whether a free landing this block (order >= R) asks for a hint (no-missed-hints); default: every one does. */
+  readonly asksForHint?: (s: State, head: number, order: number) => boolean;
   /** del_page_from_free_list() forgets __ClearPageReported() (a broken design). */
   readonly keepReportedOffList?: boolean;
 }
@@ -168,9 +170,9 @@ const SPEC_FIELDS = [
   'hostAcksEarly', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
 ];
 const STEP_FIELDS = ['name', 'kernel', 'args', 'pre', 'apply'];
-const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'keepReportedOffList'];
+const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'asksForHint', 'keepReportedOffList'];
 
-export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'events'];
+export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'obligations', 'events'];
 
 function domainOk(d: unknown): d is Domain {
   if (d === 'bool') return true;
@@ -442,6 +444,7 @@ export function defineDesign<
         ...(h.allocatable !== undefined ? { allocatable: own(h.allocatable, 'hook allocatable', bool) } : {}),
         ...(h.withheldByEngine !== undefined ? { withheldByEngine: own(h.withheldByEngine, 'hook withheldByEngine', bool) } : {}),
         ...(h.pageWritten !== undefined ? { pageWritten: own(h.pageWritten, 'hook pageWritten') } : {}),
+        ...(h.asksForHint !== undefined ? { asksForHint: own(h.asksForHint, 'hook asksForHint', bool) } : {}),
         ...(h.keepReportedOffList ? { keepReportedOffList: true } : {}),
       };
       const init = spec.init === undefined ? undefined : own(spec.init, 'init(k)')(k);

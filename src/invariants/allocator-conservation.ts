@@ -19,10 +19,10 @@ import type { Invariant } from './types.js';
 
 /**
  * One pass over the vCPUs' blocks and one over the pages, jumping over each
- * block once its tail pages are checked. `cover` is one byte of scratch per
+ * block once its tail pages are checked; then, with `buddies`, the merge law. `cover` is one byte of scratch per
  * page and `listed` one int per order, owned by the caller.
  */
-export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int32Array = new Int32Array(m.cfg.maxOrder + 1)): string | null {
+export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int32Array = new Int32Array(m.cfg.maxOrder + 1), buddies = true): string | null {
   const f = m.f;
   const n = m.cfg.pages;
   cover.fill(0);
@@ -69,7 +69,7 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
   // __free_one_page() merges a block with its free buddy before it lists it, so outside
   // zone->lock no two buddies are free side by side: a putback that skipped the merge
   // leaves memory split for good (an order-K allocation fails with 2^K pages free).
-  if (lockFree(m, s)) {
+  if (buddies && lockFree(m, s)) {
     for (let p = 0; p < n; p++) {
       if (s[f.owner + p] !== FREE_HEAD) continue;
       const o = s[f.order + p];

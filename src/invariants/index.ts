@@ -5,6 +5,7 @@ import { noHintUnderZoneLock } from './no-hint-under-zone-lock.js';
 import { noDoubleReport } from './no-double-report.js';
 import { noFakeOom } from './no-fake-oom.js';
 import { noMissedHints } from './no-missed-hints.js';
+import { noBackedFreeBlocks } from './no-backed-free-blocks.js';
 import { noReuseWhileHinting } from './no-reuse-while-hinting.js';
 import { poisonReadsBack } from './poison-reads-back.js';
 import type { Invariant } from './types.js';
@@ -19,6 +20,7 @@ export const INVARIANTS: readonly Invariant[] = [
   noMissedHints,
   noDoubleReport,
   noFakeOom,
+  noBackedFreeBlocks,
 ];
 
 /** The invariants that apply to a design at a configuration: the shared ones it does not skip, then its own. */

@@ -16,6 +16,7 @@
  */
 import type { Config } from './config.js';
 import type { FieldDecl } from './layout.js';
+import { BACKED } from './host.js';
 import type { Model, State } from './types.js';
 
 export const OWNERS = ['allocated', 'free-head', 'free-tail', 'isolated-head', 'isolated-tail', 'limbo'] as const;
@@ -98,6 +99,8 @@ export function rmqueue(m: Model, s: State, head: number, order: number): void {
   const f = m.f;
   let k = s[f.order + head];
   delPageFromFreeList(m, s, head, k);
+  // The block is no longer owed a hint: its pages are allocated, and expand() never notifies for the halves it puts back.
+  if (f.owed >= 0) setRange(s, f.owed, head, 1 << k, 0);
   while (k > order) {
     k--;
     addToFreeList(m, s, head + (1 << k), k);
@@ -133,8 +136,28 @@ export function freeOnePage(m: Model, s: State, head: number, order: number, not
     order++;
   }
   addToFreeList(m, s, head, order);
+  if (notify) oweHint(m, s, head, order);
   if (m.hooks.freeOnePageDone !== undefined) m.hooks.freeOnePageDone(s, head, order, notify);
   return head;
+}
+
+/**
+ * The ghost of no-missed-hints: a free that notifies (page_reporting_notify_free()
+ * in __free_one_page(), for a final order >= R) leaves every page of the block
+ * owed a hint. A putback (FPI_SKIP_REPORT_NOTIFY) owes nothing new: its pages
+ * keep what they were owed, and so do a merged buddy's, so a merge inherits
+ * the obligations of its parts. A page the host does not back is owed
+ * nothing: no-missed-hints looks only at backed pages, and a free page the
+ * host has taken back stays so until it is allocated, which discharges it
+ * anyway; keeping the bit would only split states the verdict cannot tell
+ * apart.
+ */
+export function oweHint(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  if (f.owed < 0 || order < m.cfg.reportOrder) return;
+  if (m.hooks.asksForHint !== undefined && !m.hooks.asksForHint(s, head, order)) return;
+  // Only a page the host backs can be missed: one it has already is owed nothing (host.discardPage() says the same).
+  for (let p = head; p < head + (1 << order); p++) if (s[f.backing + p] === BACKED) s[f.owed + p] = 1;
 }
 
 /** __isolate_free_page(): take a free block off its list for the hint engine (no watermark in this model). */

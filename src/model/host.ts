@@ -109,6 +109,8 @@ export function discardPage(m: Model, s: State, p: number): void {
       break;
   }
   s[f.backing + p] = UNBACKED;
+  // The host has the page: nothing is owed for it any more (allocator.oweHint()).
+  if (f.owed >= 0) s[f.owed + p] = 0;
 }
 
 /** Guest read of page p; an unbacked page faults in. `zero` picks the madv-free outcome. */
@@ -138,6 +140,8 @@ export function hintRange(m: Model, s: State, head: number, size: number): void 
   const f = m.f;
   for (let p = head; p < head + size; p++) {
     s[f.inflight + p] = HINTED;
+    // The engine has done what a free asked of it; what the host then does is the host's.
+    if (f.owed >= 0) s[f.owed + p] = 0;
     if (s[f.backing + p] === UNBACKED && s[f.evRereported] === 0) s[f.evRereported] = p + 1;
   }
 }

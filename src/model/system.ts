@@ -56,6 +56,10 @@ class BuiltModel implements Model {
           { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg, design.vcpuPhases) },
           { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
           { name: 'zone', fields: lockField(this.actors) },
+          // A ghost of no-missed-hints, kept only where that invariant applies: which free pages a notifying free left owed a hint.
+          ...(design.skip?.['no-missed-hints'] === undefined
+            ? [{ name: 'obligations', rows: cfg.pages, rowLabel: (p: number) => `page ${p}`, fields: { owed: { domain: 'bool' as const, doc: 'ghost: a free that notifies (final order >= R) left this page on a free list, and no hint or allocation has discharged it since' } } }]
+            : []),
         ];
     const groups: GroupDecl[] = [
       ...shared,
@@ -86,6 +90,7 @@ class BuiltModel implements Model {
       content: at('memory', 'content'),
       backing: at('memory', 'backing'),
       inflight: at('memory', 'inflight'),
+      owed: at('obligations', 'owed'),
       vPhase: at('vcpus', 'phase'),
       vHead: at('vcpus', 'head'),
       vOrder: at('vcpus', 'order'),

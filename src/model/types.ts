@@ -28,6 +28,11 @@ export interface CoreFields {
   readonly backing: number;
   /** memory.inflight[p]: a hint covering p is with the host (see Inflight). */
   readonly inflight: number;
+  /**
+   * obligations.owed[p] (a ghost, -1 where no-missed-hints does not apply):
+   * a free that notifies put p on a free list and nothing has discharged it.
+   */
+  readonly owed: number;
   /** vcpus.phase[c] / head[c] / order[c]: where vCPU c is in its alloc-use-free cycle and the block it holds. */
   readonly vPhase: number;
   readonly vHead: number;
@@ -78,6 +83,13 @@ export interface Hooks {
   readonly withheldByEngine?: (s: State, head: number, order: number) => boolean;
   /** A guest write to page `page` (data at allocation, or the poison at free): dirty logging. */
   readonly pageWritten?: (s: State, page: number) => void;
+  /**
+   * Whether a free that lands this block (order >= R) asks the hint engine
+   * for a hint, as far as no-missed-hints is concerned; without it, every
+   * such free does. False where the design's documented policy is not to
+   * hint at all (D1 and D2 under page poisoning: the static key is off).
+   */
+  readonly asksForHint?: (s: State, head: number, order: number) => boolean;
   /**
    * A broken design whose del_page_from_free_list() forgets
    * __ClearPageReported(): the flag stays on a block that leaves a free list.

@@ -13,7 +13,7 @@
  * state is its phase and the block it holds, so the search closes by hashing.
  */
 import {
-  addToFreeList, FREE_HEAD, freeOnePage, ISOLATED_HEAD, isFreeHead, LIMBO, mergeWithBuddy, rmqueue, smallestFreeOrder,
+  addToFreeList, FREE_HEAD, freeOnePage, oweHint, ISOLATED_HEAD, isFreeHead, LIMBO, mergeWithBuddy, rmqueue, smallestFreeOrder,
 } from './allocator.js';
 import type { Config } from './config.js';
 import { BACKED, contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero } from './host.js';
@@ -271,6 +271,7 @@ function freeBlock(m: Model, s: State, c: number, head: number, order: number, m
   s[f.vHead + c] = 0;
   s[f.vOrder + c] = 0;
   addToFreeList(m, s, head, order);
+  oweHint(m, s, head, order);
   if (hooks.freeOnePageDone !== undefined) hooks.freeOnePageDone(s, head, order, true);
 }
 

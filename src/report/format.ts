@@ -83,8 +83,8 @@ export function describeChanges(changes: readonly Change[], before: StateView, a
       for (const c of list) if (!PAGE_SHAPE.has(c.field)) parts.push(`${c.field} ${c.from} -> ${c.to}`);
       rows.push({ subject: 'page', index: c0.index, group: 'pages', text: parts.join(', ') });
     } else if (rowOf(c0) === 'page') {
-      // Another per-page group (memory, or a design's): name the group unless it is the host's memory.
-      const prefix = c0.group === 'memory' ? '' : `${c0.group}.`;
+      // Another per-page group (memory, obligations, or a design's): name the group unless it is one of the model's own.
+      const prefix = c0.group === 'memory' || c0.group === 'obligations' ? '' : `${c0.group}.`;
       rows.push({ subject: 'page', index: c0.index, group: c0.group, text: list.map((c) => `${prefix}${c.field} ${c.from} -> ${c.to}`).join(', ') });
     } else if (rowOf(c0) === 'vcpu') {
       const prefix = c0.group === 'vcpus' ? '' : `${c0.group}.`;

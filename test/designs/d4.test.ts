@@ -123,7 +123,7 @@ describe('D4 matrix rows', () => {
 
 describe('designs.md §4 row 17: ring full, hint skipped, no resync', () => {
   it('at boot with poisoning, the probe pass fits one order-2 block in the ring and skips the other for good (6 steps)', () => {
-    const { steps, message } = race(d4SkipWhenBusy, { poison: 'on', host: 'poison-on-fault' }, 'no-missed-hints');
+    const { steps, message } = race(d4SkipWhenBusy, { poison: 'on', host: 'poison-on-fault' }, 'no-backed-free-blocks');
     expect(shape(steps)).toEqual([
       'hinter: hint_work',
       'hinter: pull(order=2, block=0)',
@@ -138,15 +138,15 @@ describe('designs.md §4 row 17: ring full, hint skipped, no resync', () => {
   });
 
   it('at the default bounds, a backed block is skipped because the one-slot ring took the other (12 steps)', () => {
-    const { steps, message } = race(d4SkipWhenBusy, {}, 'no-missed-hints');
+    const { steps, message } = race(d4SkipWhenBusy, {}, 'no-backed-free-blocks');
     expect(shape(steps)).toEqual([
-      'vcpu1: alloc_pages(order=0, block=0)',
-      'vcpu1: spin_unlock',
-      'vcpu1: prep_new_page', // page 0 backed
-      'vcpu1: free_pages_prepare',
-      'vcpu1: free_one_page', // [0-3] whole again; the probe's request still pending
-      'vcpu1: spin_unlock',
+      'vcpu0: alloc_pages(order=0, block=0)',
+      'vcpu0: spin_unlock',
+      'vcpu0: prep_new_page', // page 0 backed
+      'vcpu0: free_pages_prepare',
+      'vcpu0: free_one_page', // [0-3] whole again; the probe's request still pending
       'hinter: hint_work',
+      'vcpu0: spin_unlock',
       'hinter: pull(order=2, block=4)', // the ring's only slot
       'hinter: pull_done', // ring full: [0-3] skipped
       'hinter: post',
@@ -164,7 +164,7 @@ describe('designs.md §4 row 17: ring full, hint skipped, no resync', () => {
 
 describe('designs.md §4 row 18: the hinted flag must not survive a merge or an allocation', () => {
   it('a merged head that keeps its lower half\'s flag hides the backed upper half (20 steps)', () => {
-    const { steps, message } = race(d4FlagSurvivesMerge, {}, 'no-missed-hints');
+    const { steps, message } = race(d4FlagSurvivesMerge, {}, 'no-backed-free-blocks');
     expect(steps).toHaveLength(20);
     const key = shape(steps).filter((s) => /pull\(|consume|complete|free_one_page|pull_done/.test(s));
     expect(key).toEqual([

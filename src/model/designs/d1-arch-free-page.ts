@@ -33,6 +33,7 @@ export function archFreePageDesign(
   v: ArchFreePageVariant,
   expect: readonly Expectation[],
   broken?: string,
+  accepts?: Readonly<Record<string, string>>,
 ): Design {
   // kvm_guest_init(): the static key is enabled only without page poisoning.
   const enabled = (cfg: Config): boolean => Boolean(v.hintAfterPoison) || cfg.poison === 'off';
@@ -42,6 +43,7 @@ export function archFreePageDesign(
     title,
     summary,
     ...(broken !== undefined ? { broken } : {}),
+    ...(accepts !== undefined ? { accepts } : {}),
     defaults: DEFAULTS,
     // Nothing but the vCPUs' own rows and the lock names a vCPU.
     symmetricCpus: true,
@@ -52,6 +54,8 @@ export function archFreePageDesign(
     },
     idle: () => () => true,
     hooks: (k) => ({
+      /** With the static key off nothing asks for a hint: the design's policy under poisoning. */
+      asksForHint: () => enabled(k.cfg),
       /** __arch_free_page(): kvm_hypercall2(KVM_HC_UNUSED_PAGE_HINT, phys, PAGE_SIZE << order); no lock. */
       archFreePage: (s, c, head, order, at) => {
         if (!enabled(k.cfg) || at !== when || order < k.cfg.reportOrder) return false;

@@ -187,6 +187,8 @@ export function mergeNotifierDesign(id: string, title: string, summary: string, 
     hooks: (k) => {
       const { m, cfg } = k;
       return {
+        /** With the static key off nothing asks for a hint: the design's policy under poisoning. */
+        asksForHint: () => hintEnabled(cfg),
         ...(v.at === 'merge-loop' ? { archFreePage: archFreePage(m) } : {}),
         /** arch_merge_page() after order++, zone->lock held: act only on the exact crossing to R. */
         ...(v.at === 'merge-loop' ? { mergeStep: (_s: State, _c: number, _head: number, order: number) => (wantsHint(v, cfg, order) ? 'merge-locked' : null) } : {}),
@@ -383,6 +385,8 @@ const ISOLATION_DEFAULTS: Partial<Config> = { cpus: 2, pages: 4, maxOrder: 1, re
 
 /** What every D2 design accepts. */
 export const D2_ACCEPTS = {
+  'no-backed-free-blocks':
+    'Under page poisoning the pv_free_page_hint_enabled static key is off and nothing is hinted or asked for: the booted guest keeps all its poisoned free memory backed (no-missed-hints holds).',
   'no-double-report':
     'The hint covers the whole 2^R block the merge completes ("full coverage for all of the pages huge TLB order or larger", RFC 4/4): pages of it that were split off a discarded block and never touched since are given back again. The one hint per 2 MB block Alexander promised is checked by one-hint-per-block.',
   'no-fake-oom':
@@ -414,7 +418,7 @@ export const d2MergeNotifier = mergeNotifierDesign(
     },
     {
       config: { poison: 'on' },
-      violates: ['no-missed-hints'],
+      violates: ['no-backed-free-blocks'],
       why: 'kvm_guest_init() leaves pv_free_page_hint_enabled off under poisoning and both hooks hang off it: nothing is ever hinted, and the booted guest, whose poisoning touched every page, keeps it all backed.',
     },
   ],
@@ -438,7 +442,7 @@ export const d2AfterDoneMerging = mergeNotifierDesign(
     },
     {
       config: { poison: 'on' },
-      violates: ['no-missed-hints'],
+      violates: ['no-backed-free-blocks'],
       why: 'The same static key: off under poisoning, so nothing is ever hinted.',
     },
   ],

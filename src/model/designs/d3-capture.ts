@@ -277,12 +277,12 @@ export const d3aCaptureArray: Design = defineDesign({
   },
   expect: [
     {
-      violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'designs.md §4 row 7: while the kthread holds its isolated list (through the synchronous report and until free_one_page()), an allocation can fail with the memory only in flight. Row 5: a block given back by free_one_page() merges with a freed neighbour and the whole block is isolated and hinted again; the first report also covers memory the host never backed. no-missed-hints: accepted, a threshold design.',
     },
     {
       config: { poison: 'on', capacity: 1 },
-      violates: ['poison-reads-back', 'no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['poison-reads-back', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'designs.md §4 row 16: the series without 4/7 keeps poisoning on; a poisoned block is discarded, free_one_page() gives it back without poisoning it again, and the next allocation reads zero where it expects 0xaa. With every page backed at boot, the double report is row 5 proper: a block one CPU reported and returned is isolated and hinted again for another CPU\'s capture. An array of 1 entry, below the batch of 2 that designs.md §0 uses: at 2 this row alone takes 8 s.',
       smaller: 'a capture array of 1 entry, below the batch of 2 of designs.md §0: at 2 this row alone takes 8 s',
     },
@@ -593,17 +593,17 @@ export const d3bAsyncReturn = asyncReturnDesign(
   {},
   [
     {
-      violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'MIN = MAX_ORDER - 1: a returned block has no buddy, so the unlocked __free_one_page() only touches the top-order list (list_add, nr_free++), and the model, whose free lists are sets of heads, cannot show that race: allocator-conservation holds here and row 6 is shown at MIN one lower. Row 7: both top-order blocks isolated, an allocation fails. Row 5 (D5 row 24 in kind): a reported block split by an allocation and freed back is captured and hinted whole again.',
     },
     {
       config: { pages: 4, reportOrder: 1 },
-      violates: ['allocator-conservation', 'no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['allocator-conservation', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: ROW6_WHY,
     },
     {
       config: { poison: 'on' },
-      violates: ['poison-reads-back', 'no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['poison-reads-back', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'v9 4/6 tells the host the poison value but keeps poisoning on; a host that discards anyway (MADV_DONTNEED) hands back zero pages, as in designs.md §4 rows 16 and 23. With every page backed at boot the double report is row 5 proper: a returned block split by an allocation, freed back, captured and hinted whole again.',
     },
   ],
@@ -617,12 +617,12 @@ export const d3bLockedReturn = asyncReturnDesign(
   { locked: true },
   [
     {
-      violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'With the lock the release is one critical section and allocator-conservation holds; rows 5 and 7 remain as in v9.',
     },
     {
       config: { pages: 4, reportOrder: 1 },
-      violates: ['no-missed-hints', 'no-double-report', 'no-fake-oom'],
+      violates: ['no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
       why: 'The configuration where the unlocked v9 breaks allocator-conservation (row 6): with zone->lock around __free_one_page() it holds.',
     },
   ],

@@ -713,6 +713,7 @@ export function freePageHintDesign(
     },
     skip: {
       'no-missed-hints': 'D6 never gives memory back to the host: a hint only keeps a free page out of the migration stream (d6-driver-returns-blocks is what D6 must not miss).',
+      'no-backed-free-blocks': 'D6 never gives memory back to the host (as for no-missed-hints).',
       'no-double-report': 'Nothing is discarded, so the host never stops backing a page; a page hinted twice only has a migration-bitmap bit cleared twice.',
       'no-fake-oom': 'The driver\'s blocks are allocated, not isolated: an allocation that fails here stands for one that enters reclaim, where the balloon shrinker (a step that may run at any time) gives them back.',
       'allocator-conservation': 'Blocks on the driver\'s free_page_list are allocated pages no vCPU holds, which the shared check cannot place; d6-allocator-conservation checks the same laws with the driver as an owner.',

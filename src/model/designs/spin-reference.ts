@@ -521,6 +521,7 @@ export const spinReference: Design = {
     'no-reuse-while-hinting': 'replaced by the reference\'s own I2 (spin-i2-batch-not-allocated), which reads the batch rather than in-flight hints',
     'allocator-conservation': 'no buddy allocator: replaced by the reference\'s own I4 (spin-i4-counters)',
     'no-missed-hints': 'the reference model states no such property',
+    'no-backed-free-blocks': 'the reference model states no such property',
     'no-double-report': 'the reference model states no such property',
     'no-fake-oom': 'the reference model has no failing allocation',
   },
