@@ -18,7 +18,7 @@
  * work between workers: any key gives the same states, counts and verdicts.
  */
 import type { Model, State } from '../model/types.js';
-import { designError, stepThrew } from './step.js';
+import { applyStep } from './step.js';
 
 /** States the sample visits: levels of a few thousand states, in a tenth of a second or two. */
 const SAMPLE_STATES = 20_000;
@@ -109,16 +109,8 @@ export function choosePartition(m: Model, n: number, canon?: (s: State) => void,
       // A step that is not taken leaves its copy alone; one that is taken is copied out and the copy refreshed.
       const t = s.slice();
       for (const a of m.actions) {
-        let taken: unknown;
-        try {
-          taken = a.apply(t);
-        } catch (e) {
-          throw stepThrew(m, a, s, e);
-        }
-        if (taken !== true) {
-          if (taken !== false) throw designError(m, a, s, `returned ${String(taken)}; a step returns true (taken) or false (not enabled)`);
-          continue;
-        }
+        // What the step throws, or writes out of its domains, is the design's error here as in the search.
+        if (!applyStep(m, t, a)) continue;
         canon?.(t);
         if (steps < SAMPLE_STEPS) {
           for (let k = 0; k < F; k++) {
