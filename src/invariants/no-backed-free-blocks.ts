@@ -16,7 +16,7 @@
 import { FREE_HEAD } from '../model/allocator.js';
 import { BACKED } from '../model/host.js';
 import type { State } from '../model/types.js';
-import { quiescent } from './no-missed-hints.js';
+import { quiescent } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
 export const noBackedFreeBlocks: Invariant = {

@@ -17,7 +17,7 @@
  * lists: the guest reclaims for it all the same.
  */
 import { FREE_HEAD, ISOLATED_HEAD, LIMBO } from '../model/allocator.js';
-import { IDLE } from '../model/vcpu.js';
+import { engineWithholds, IDLE } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
 
 export const noFakeOom: Invariant = {
@@ -43,12 +43,10 @@ export const noFakeOom: Invariant = {
           if (after[f.evFakeOom] !== 0) return true;
           const c = action.actor;
           if (c >= m.cfg.cpus || before[f.vPhase + c] !== IDLE || after[f.vPhase + c] !== IDLE) return false;
-          const hook = m.hooks.allocatable;
-          const withheld = m.hooks.withheldByEngine;
           for (let p = 0; p < n; p++) {
             const owner = before[f.owner + p];
             if (owner === ISOLATED_HEAD || owner === LIMBO) return true;
-            if (owner === FREE_HEAD && hook !== undefined && !hook(before, p, before[f.order + p]) && (withheld === undefined || withheld(before, p, before[f.order + p]))) return true;
+            if (owner === FREE_HEAD && engineWithholds(m, before, p, before[f.order + p])) return true;
           }
           return false;
         },

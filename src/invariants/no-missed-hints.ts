@@ -28,15 +28,8 @@
 import { FREE_HEAD, FREE_TAIL } from '../model/allocator.js';
 import { BACKED } from '../model/host.js';
 import type { Model, State } from '../model/types.js';
-import { betweenOperations } from '../model/vcpu.js';
+import { quiescent } from '../model/vcpu.js';
 import type { Invariant } from './types.js';
-
-/** Every vCPU between operations, the zone lock free, and the design's engine and host idle. */
-export function quiescent(m: Model, s: State): boolean {
-  if (s[m.f.lock] !== 0) return false;
-  for (let c = 0; c < m.cfg.cpus; c++) if (!betweenOperations(m, s, c)) return false;
-  return m.instance.idle(s);
-}
 
 /** The head of the free block page p lies in (p is a free head or tail page). */
 function headOf(m: Model, s: State, p: number): number {

@@ -56,6 +56,17 @@ export function holdsBlock(m: Model, s: State, c: number): boolean {
   return phase !== IDLE && phase < FREE_LOCKED;
 }
 
+/**
+ * Quiescent: every vCPU between operations, zone->lock free, and the
+ * design's engine and host idle (nothing pending, running or in flight).
+ * Where the liveness-like invariants (5, 8, D3's threshold forms) judge.
+ */
+export function quiescent(m: Model, s: State): boolean {
+  if (!lockFree(m, s)) return false;
+  for (let c = 0; c < m.cfg.cpus; c++) if (!betweenOperations(m, s, c)) return false;
+  return m.instance.idle(s);
+}
+
 /** Between operations: not inside an allocation or a free. */
 export function betweenOperations(m: Model, s: State, c: number): boolean {
   const phase = s[m.f.vPhase + c];
@@ -108,6 +119,19 @@ function canAllocate(m: Model, s: State, order: number): boolean {
 }
 
 /**
+ * Whether the free block at `head` is on its list but kept from the
+ * allocator by the hint engine: the design's `allocatable` refuses it, and
+ * `withheldByEngine` (when the design has one) says the refusal is the
+ * engine's, not another actor's.
+ */
+export function engineWithholds(m: Model, s: State, head: number, order: number): boolean {
+  const hook = m.hooks.allocatable;
+  if (hook === undefined || hook(s, head, order)) return false;
+  const withheld = m.hooks.withheldByEngine;
+  return withheld === undefined || withheld(s, head, order);
+}
+
+/**
  * Whether the memory the hint engine holds would have made room for an
  * allocation of `order`: blocks it isolated, blocks parked in merge limbo,
  * and free blocks it keeps on the lists but from the allocator (those the
@@ -125,13 +149,12 @@ function engineHoldsEnough(m: Model, s: State, order: number): boolean {
     if (t[f.vPhase + c] <= FREE_LOCKED || t[f.owner + t[f.vHead + c]] !== LIMBO) continue;
     freeOnePage(m, t, t[f.vHead + c], t[f.vOrder + c], false);
   }
-  // The allocation failed on s: a block it may take on t is one the engine's memory made.
+  // The allocation failed on s: a block it may take on t, or one the engine keeps from it, is the engine's memory.
   const hook = m.hooks.allocatable;
-  const withheld = m.hooks.withheldByEngine;
   for (let p = 0; p < m.cfg.pages; p++) {
     if (t[f.owner + p] !== FREE_HEAD || t[f.order + p] < order) continue;
     const o = t[f.order + p];
-    if (hook === undefined || hook(t, p, o) || withheld === undefined || withheld(t, p, o)) return true;
+    if (hook === undefined || hook(t, p, o) || engineWithholds(m, t, p, o)) return true;
   }
   return false;
 }

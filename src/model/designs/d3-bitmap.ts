@@ -39,7 +39,7 @@ import { FREE_HEAD, ISOLATED_HEAD, isolateFreePage, putbackIsolatedPage } from '
 import type { Config } from '../config.js';
 import { BACKED, HINTED, hintRange, landDiscards } from '../host.js';
 import type { Design, Expectation, Model, State } from '../types.js';
-import { betweenOperations, PHASES, resumeFreeOnePage } from '../vcpu.js';
+import { PHASES, quiescent, resumeFreeOnePage } from '../vcpu.js';
 import { lockFree, lockHeldBy } from '../zone-lock.js';
 
 export interface BitmapVariant {
@@ -112,13 +112,6 @@ function batchCount(m: Model, s: State): number {
   let n = 0;
   for (let p = 0; p < m.cfg.pages; p++) if (s[m.f.owner + p] === ISOLATED_HEAD) n++;
   return n;
-}
-
-/** Whether every vCPU is between operations, the lock free and no pass queued or running: where I5 is judged. */
-function quiescent(m: Model, s: State): boolean {
-  if (!lockFree(m, s)) return false;
-  for (let c = 0; c < m.cfg.cpus; c++) if (!betweenOperations(m, s, c)) return false;
-  return m.instance.idle(s);
 }
 
 /** Whether a page of the free block at `head` is still backed by the host. */
