@@ -136,6 +136,10 @@ export interface DesignSpec<
   readonly events?: (cfg: Config) => E;
   /** The host acks before its discard lands (a broken host). */
   readonly hostAcksEarly?: boolean;
+  /** The design reads zone->_watermark (`k.cfg.watermarkMin`, set from --watermark-min, default 0). */
+  readonly watermarks?: boolean;
+  /** Bounds under which the design could never act: return the problem in one line (the check stops with exit 2). */
+  readonly checkConfig?: (cfg: Config) => string | undefined;
   /** Set the design's fields in the booted state (fields start at 0, actors in their first phase). */
   readonly init?: (k: Kit<G, P, C, A, V, E>) => (s: State) => void;
   /** The steps, per actor and phase; `host` steps have no phase; `vcpu` steps run in the design's vCPU phases. */
@@ -167,7 +171,7 @@ export interface DesignSpec<
 /** The fields a DesignSpec may have: anything else is a misspelling (a JavaScript file has no compiler to say so). */
 const SPEC_FIELDS = [
   'id', 'title', 'summary', 'broken', 'defaults', 'actors', 'state', 'pages', 'cpus', 'vcpuPhases', 'events',
-  'hostAcksEarly', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
+  'hostAcksEarly', 'watermarks', 'checkConfig', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
 ];
 const STEP_FIELDS = ['name', 'kernel', 'args', 'pre', 'apply'];
 const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'asksForHint', 'keepReportedOffList'];
@@ -345,6 +349,8 @@ export function defineDesign<
     defaults: spec.defaults ?? {},
     actors: actorNames,
     ...(spec.hostAcksEarly ? { hostAcksEarly: true } : {}),
+    ...(spec.watermarks ? { watermarks: true } : {}),
+    ...(spec.checkConfig !== undefined ? { checkConfig: spec.checkConfig } : {}),
     ...(spec.vcpuPhases !== undefined ? { vcpuPhases: spec.vcpuPhases } : {}),
     groups,
     ...(spec.events !== undefined ? { events } : {}),

@@ -42,6 +42,7 @@ check options:
   --max-order K          largest buddy order (0-4)
   --report-order R       smallest order a hint covers (0..K; stands in for pageblock_order)
   --capacity C           blocks per report batch (1-8)
+  --watermark-min N      zone min watermark in pages (0..pages; designs that read watermarks, d5-*)
   --poison off|on|init-on-free
   --host dontneed|madv-free|poison-on-fault|skip-if-poisoned
   --mutant <name>        a named mutant of the design (spin-reference: hold-lock, no-isolate)
@@ -102,6 +103,7 @@ const CHECK_FLAGS: Record<string, FlagKind> = {
   '--max-order': 'int',
   '--report-order': 'int',
   '--capacity': 'int',
+  '--watermark-min': 'int',
   '--poison': 'string',
   '--host': 'string',
   '--mutant': 'string',

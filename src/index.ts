@@ -9,7 +9,7 @@ export { DESIGNS, findDesign } from './model/designs/index.js';
 export { INVARIANTS, findInvariant, invariantsFor, knownInvariants } from './invariants/index.js';
 export type { Checks, Invariant } from './invariants/index.js';
 export { buildModel, resolveConfig } from './model/system.js';
-export { UsageError, HOST_MODES, POISON_MODES, validateConfig } from './model/config.js';
+export { UsageError, HOST_MODES, POISON_MODES, lowWatermark, validateConfig } from './model/config.js';
 export type { Config, HostMode, PoisonMode } from './model/config.js';
 export type { Action, ActionSpec, Design, DesignInstance, Expectation, Hooks, Model, State } from './model/types.js';
 export { explore } from './explorers/exhaustive.js';

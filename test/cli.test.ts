@@ -14,8 +14,9 @@ function run(...args: string[]) {
 
 describe('hintcheck check', () => {
   it('exits 0 when every invariant holds after a complete search', () => {
-    const r = run('check', '--design', 'd5-page-reporting', '--pages', '4', '--report-order', '2');
+    const r = run('check', '--design', 'd5-page-reporting', '--pages', '4', '--capacity', '1', '--watermark-min', '0');
     expect(r.code).toBe(0);
+    expect(r.out).toContain('bounds: cpus=2 pages=4 max-order=2 report-order=1 capacity=1 poison=off host=dontneed watermark-min=0 low=0');
     expect(r.out).toMatch(/search: complete, [\d,]+ states, [\d,]+ transitions, depth \d+, [\d.]+ s, [\d,]+ states\/s/);
     expect(r.out).toContain('holds     no-missed-hints');
   });
@@ -23,10 +24,10 @@ describe('hintcheck check', () => {
   it('exits 1 on a violation and prints the shortest counterexample as numbered steps', () => {
     const r = run('check', '--design', 'd5-report-under-lock');
     expect(r.code).toBe(1);
-    expect(r.out).toContain('violated  no-hint-under-zone-lock  (shortest counterexample: 3 steps)');
+    expect(r.out).toContain('violated  no-hint-under-zone-lock  (shortest counterexample: 4 steps)');
     expect(r.out).toContain('no-hint-under-zone-lock violated: reporter issued a hint while holding the zone lock');
     expect(r.out).toMatch(/ {2}1\. reporter +page_reporting_process/);
-    expect(r.out).toMatch(/ {2}3\. reporter +report +virtballoon_free_page_report\(\)/);
+    expect(r.out).toMatch(/ {2}4\. reporter +report +virtballoon_free_page_report\(\)/);
     expect(r.out).toContain('zone lock: free -> reporter');
   });
 
@@ -44,7 +45,7 @@ describe('hintcheck check', () => {
     const j = JSON.parse(r.out);
     expect(Object.keys(j)).toEqual(expect.arrayContaining(['design', 'config', 'complete', 'states', 'transitions', 'depth', 'seconds', 'results']));
     expect(j.design).toBe('d5-no-isolate');
-    expect(j.config).toEqual({ cpus: 2, pages: 4, maxOrder: 2, reportOrder: 2, capacity: 2, poison: 'off', host: 'dontneed', mutant: 'none' });
+    expect(j.config).toEqual({ cpus: 2, pages: 4, maxOrder: 1, reportOrder: 1, capacity: 1, poison: 'off', host: 'dontneed', mutant: 'none', watermarkMin: 0 });
     expect(j.results.map((x: { invariant: string }) => x.invariant)).toEqual(['no-reuse-while-hinting', 'no-hint-under-zone-lock']);
     const v = j.results[0];
     expect(v.verdict).toBe('violated');
@@ -86,6 +87,9 @@ describe('hintcheck check', () => {
     [['check', '--design', 'd5-page-reporting', '--pages', '0'], /--pages 0 is out of range/],
     [['check', '--design', 'd5-page-reporting', '--pages', '6'], /--pages 6 is not a multiple of the largest block \(2\^2 = 4 pages\)/],
     [['check', '--design', 'd5-page-reporting', '--report-order', '3'], /--report-order 3 is out of range: accepted 0\.\.2/],
+    [['check', '--design', 'd5-page-reporting', '--report-order', '2'], /^hintcheck: d5-page-reporting at cpus=2 pages=8 .*: page_reporting_process_zone\(\) starts a pass only above low_wmark \+ \(CAPACITY << R\) = 9 free pages, and the zone has 8: no pass could ever run; lower --capacity, --report-order or --watermark-min, or raise --pages\n?$/],
+    [['check', '--design', 'd5-page-reporting', '--watermark-min', '9'], /--watermark-min 9 is out of range: accepted 0\.\.8/],
+    [['check', '--design', 'd1-arch-free-page', '--watermark-min', '1'], /--watermark-min: design d1-arch-free-page reads no zone watermarks/],
     [['check', '--design', 'd5-page-reporting', '--poison', 'maybe'], /--poison maybe is unknown: accepted off, on, init-on-free/],
     [['check', '--design', 'd5-page-reporting', '--host', 'balloon'], /--host balloon is unknown: accepted dontneed, madv-free/],
     [['check', '--design', 'd5-page-reporting', '--cpus', 'two'], /--cpus two is not a whole number/],

@@ -14,18 +14,21 @@ import type { Model } from '../src/model/types.js';
  * invariant that fails, and the length of its shortest counterexample.
  */
 const KILLS = [
-  { design: 'd5-report-under-lock', config: {}, invariant: 'no-hint-under-zone-lock', depth: 3, last: 'report' },
-  // The allocation and the report of the same block may come in either order; both are 4 steps.
-  { design: 'd5-no-isolate', config: {}, invariant: 'no-reuse-while-hinting', depth: 4, last: ['alloc_pages', 'report'] },
-  { design: 'd5-ack-before-discard', config: {}, invariant: 'no-reuse-while-hinting', depth: 6, last: 'alloc_pages' },
+  { design: 'd5-report-under-lock', config: {}, invariant: 'no-hint-under-zone-lock', depth: 4, last: 'report' },
+  // The allocation and the report of the same block may come in either order; both are 5 steps.
+  { design: 'd5-no-isolate', config: {}, invariant: 'no-reuse-while-hinting', depth: 5, last: ['alloc_pages', 'report'] },
+  { design: 'd5-ack-before-discard', config: {}, invariant: 'no-reuse-while-hinting', depth: 8, last: 'alloc_pages' },
   { design: 'd1-hint-after-poison', config: { poison: 'on' as const }, invariant: 'poison-reads-back', depth: 3, last: 'prep_new_page' },
-  { design: 'd5-page-reporting', config: { poison: 'on' as const, host: 'dontneed' as const, reportOrder: 2 }, invariant: 'poison-reads-back', depth: 10, last: 'prep_new_page' },
-  { design: 'd5-reported-survives-alloc', config: {}, invariant: 'allocator-conservation', depth: 6, last: 'alloc_pages' },
+  { design: 'd5-page-reporting', config: { poison: 'on' as const, host: 'dontneed' as const, reportOrder: 2, capacity: 1 }, invariant: 'poison-reads-back', depth: 10, last: 'prep_new_page' },
+  { design: 'd5-reported-survives-alloc', config: {}, invariant: 'allocator-conservation', depth: 8, last: 'alloc_pages' },
   { design: 'd1-arch-free-page', config: {}, invariant: 'no-missed-hints', depth: 6, last: 'spin_unlock' },
-  { design: 'd5-page-reporting', config: { poison: 'on' as const, reportOrder: 2 }, invariant: 'no-double-report', depth: 16, last: 'report' },
-  { design: 'd5-page-reporting', config: { reportOrder: 2 }, invariant: 'no-fake-oom', depth: 4, last: 'alloc_pages_fails' },
-  // The split leftover upstream accepts: the strict form catches it (and the pass it ends is described below).
-  { design: 'd5-page-reporting', config: {}, invariant: 'no-backed-free-blocks', depth: 15, last: ['page_reporting_cycle', 'prep_new_page'] },
+  // A request lost while a pass runs: caught below the largest order and at it.
+  { design: 'd5-request-skips-active', config: {}, invariant: 'no-missed-hints', depth: 13, last: 'page_reporting_drain' },
+  { design: 'd5-request-skips-active', config: { reportOrder: 2, capacity: 1 }, invariant: 'no-missed-hints', depth: 12, last: 'page_reporting_drain' },
+  { design: 'd5-page-reporting', config: { poison: 'on' as const, reportOrder: 2, capacity: 1 }, invariant: 'no-double-report', depth: 20, last: 'report' },
+  { design: 'd5-page-reporting', config: { reportOrder: 2, capacity: 1 }, invariant: 'no-fake-oom', depth: 6, last: 'alloc_pages_fails' },
+  // What upstream accepts: the strict form catches the memory a watermark gate turned away (the pass is described below).
+  { design: 'd5-page-reporting', config: {}, invariant: 'no-backed-free-blocks', depth: 11, last: ['process_zone_refused', 'prep_new_page'] },
 ];
 
 describe('invariant kill tests', () => {
@@ -73,19 +76,35 @@ describe('allocator-conservation: each of the buddy allocator\'s laws is checked
 });
 
 describe('no-missed-hints: what a free asked for is not lost', () => {
-  it('holds for upstream D5 at every R, the strict form showing the split leftover it accepts', () => {
+  it('holds for upstream D5 at every R, the strict form showing what the watermarks turned away', () => {
     const d5 = findDesign('d5-page-reporting');
-    for (const reportOrder of [1, 2]) {
-      const r = check(d5, { config: { reportOrder }, invariants: ['no-missed-hints', 'no-backed-free-blocks'] });
+    // R = 0 with one vCPU (two pass 4 million states), R = 1 (the defaults), R = 2 with CAPACITY 1 so that the gate fits the zone.
+    for (const config of [{ reportOrder: 0, cpus: 1 }, {}, { reportOrder: 2, capacity: 1 }]) {
+      const r = check(d5, { config, invariants: ['no-missed-hints', 'no-backed-free-blocks'] });
       expect(r.complete || r.stoppedBy === 'all-violated').toBe(true);
       expect(r.results[0]).toMatchObject({ invariant: 'no-missed-hints', verdict: 'holds' });
       // Frees did ask for hints: the holds is not vacuous.
       expect(r.results[0].unreached).toBeUndefined();
-      expect(r.results[1].verdict).toBe(reportOrder === 1 ? 'violated' : 'holds');
+      expect(r.results[1].verdict).toBe('violated');
     }
     const strict = check(d5, { invariants: ['no-backed-free-blocks'] }).results[0];
-    expect(strict).toMatchObject({ depth: 15, accepted: expect.stringContaining('expand() never notifies') });
-    expect(strict.trace!.steps.some((x) => x.action === 'alloc_pages')).toBe(true);
+    expect(strict).toMatchObject({ depth: 11, accepted: expect.stringContaining('low_wmark + (CAPACITY << R)') });
+    expect(strict.trace!.steps.some((x) => x.action === 'process_zone_refused')).toBe(true);
+  });
+
+  it('fails D5 whose request is lost while a pass is active, below the largest order and at it', () => {
+    const d = findDesign('d5-request-skips-active');
+    for (const config of [{}, { reportOrder: 2, capacity: 1 }]) {
+      const r = check(d, { config, invariants: ['no-missed-hints'] });
+      expect(r.results[0].verdict).toBe('violated');
+      const steps = r.results[0].trace!.steps;
+      // The free that asked landed while the pass was active, and left the state as it was.
+      const asked = steps.findIndex((x) => x.action === 'free_one_page' && x.summary.some((line) => line.includes('owed false -> true')));
+      const started = steps.findIndex((x) => x.action === 'page_reporting_process');
+      expect(started).toBeGreaterThanOrEqual(0);
+      expect(asked).toBeGreaterThan(started);
+      expect(steps[asked].summary.some((line) => line.includes('reporter.state'))).toBe(false);
+    }
   });
 
   it('fails a design that drops a request made while its worker runs, below the largest order and at it', async () => {
@@ -117,11 +136,13 @@ describe('no-double-report and no-fake-oom', () => {
   });
 
   it('catch the D5 re-report of a reported block split and merged back (designs.md row 24)', () => {
-    const r = check(findDesign('d5-page-reporting'), { config: { poison: 'on', reportOrder: 2 }, invariants: ['no-double-report'] });
+    const r = check(findDesign('d5-page-reporting'), { config: { poison: 'on', reportOrder: 2, capacity: 1 }, invariants: ['no-double-report'] });
     const steps = r.results[0].trace!.steps;
     // The first report discards the block; a vCPU splits it and frees its part; the merged block is reported whole again.
-    expect(steps.filter((x) => x.action === 'report')).toHaveLength(2);
-    expect(steps.some((x) => x.action === 'alloc_pages')).toBe(true);
+    const alloc = steps.findIndex((x) => x.action === 'alloc_pages');
+    expect(steps.slice(0, alloc).some((x) => x.action === 'virtio_balloon_handle_report')).toBe(true);
+    expect(steps.slice(alloc).some((x) => x.action === 'free_one_page')).toBe(true);
+    expect(steps[steps.length - 1].action).toBe('report');
     expect(r.results[0].message).toMatch(/reported page \d, which the host does not back/);
   });
 
@@ -144,7 +165,7 @@ describe('no-double-report and no-fake-oom', () => {
 });
 
 describe('d5-page-reporting', () => {
-  it('holds invariants 1-5 at its default bounds, accepting 6-8, and holds 8 too at report order 2', () => {
+  it('holds invariants 1-5 at its default bounds, accepting 6-8, and at report order 2 as well', () => {
     const d = findDesign('d5-page-reporting');
     const byDefault = check(d, { traces: false });
     expect(byDefault.complete).toBe(true);
@@ -157,26 +178,33 @@ describe('d5-page-reporting', () => {
       'no-fake-oom': 'violated',
       'no-backed-free-blocks': 'violated',
     });
-    // The double reports, the fake-OOM window and the split leftover are what D5 accepts.
+    // The double reports, the fake-OOM window and what the watermarks turned away are what D5 accepts.
     expect(byDefault.results.filter((r) => r.accepted !== undefined).map((r) => r.invariant)).toEqual(['no-double-report', 'no-fake-oom', 'no-backed-free-blocks']);
-    const top = check(d, { config: { reportOrder: 2 }, traces: false });
+    const top = check(d, { config: { reportOrder: 2, capacity: 1 }, traces: false });
     expect(top.results.every((r) => r.verdict === 'holds' || r.accepted !== undefined)).toBe(true);
   });
 
-  it('leaves a block split off behind the walk backed (the strict form): the pass ends with an unreported order-R block nothing asked for', () => {
+  it('leaves what the low watermark turned away backed (the strict form), and no-missed-hints does not count it: the kernel cancelled the request', () => {
     const r = check(findDesign('d5-page-reporting'), { invariants: ['no-backed-free-blocks'] });
     const steps = r.results[0].trace!.steps;
-    expect(r.results[0].depth).toBe(15);
-    // The walk passes order 1 before the split, then finds nothing at order 2 and ends the pass.
-    const walk = steps.filter((s) => s.action === 'page_reporting_cycle').map((s) => s.args.order);
-    expect(walk).toEqual([1, 2]);
-    // Between the walk's two cycles a vCPU splits the unreported order-2 block, leaving an order-1 remainder behind the walk.
-    const atOne = steps.findIndex((s) => s.action === 'page_reporting_cycle' && s.args.order === 1);
-    const atTwo = steps.findIndex((s) => s.action === 'page_reporting_cycle' && s.args.order === 2);
-    const split = steps.findIndex((s, i) => i > atOne && i < atTwo && s.action === 'alloc_pages' && s.args.order === 0);
-    expect(split).toBeGreaterThan(atOne);
-    // The walk finds nothing at order 2 and the pass ends IDLE: nothing will look at the remainder.
-    expect(steps[atTwo].summary).toContain('reporter.state: active -> idle');
+    expect(r.results[0].depth).toBe(11);
+    // A notifying free owes the block a hint; the pass starts, an allocation brings the zone below low + CAPACITY << R, and the gate cancels.
+    const owed = steps.findIndex((x) => x.summary.some((line) => line.includes('owed false -> true')));
+    const refused = steps.findIndex((x) => x.action === 'process_zone_refused');
+    expect(owed).toBeGreaterThanOrEqual(0);
+    expect(refused).toBeGreaterThan(owed);
+    expect(steps[refused].summary).toContain('reporter.state: active -> idle');
+    expect(steps[refused].summary.some((line) => /owed true -> false/.test(line))).toBe(true);
+    expect(steps.slice(owed, refused).some((x) => x.action === 'alloc_pages')).toBe(true);
+  });
+
+  it('fires both watermark gates and the budget in the matrix configurations', () => {
+    const d = findDesign('d5-page-reporting');
+    const fired = (config: object): Map<string, number> =>
+      new Map(check(d, { config, traces: false }).coverage.actions.map((a) => [a.action, a.count]));
+    const defaults = fired({});
+    for (const a of ['page_reporting_process_zone', 'process_zone_refused', 'page_reporting_cycle', 'isolate_refused']) expect(defaults.get(a), a).toBeGreaterThan(0);
+    expect(fired({ cpus: 1, capacity: 1, reportOrder: 0 }).get('budget_spent')).toBeGreaterThan(0);
   });
 
   it('keeps the poison with a host that poisons on fault or skips poisoned reports', () => {
@@ -188,17 +216,21 @@ describe('d5-page-reporting', () => {
   });
 });
 
-/** Fails in a state where the walk is at a list with its budget used up and an unreported block still on it. */
+/** Fails where the loop resumed after a drain (the reporter holds the lock) with its budget spent and an unreported block on its list. */
 function spentProbe(m: Model): Invariant {
   const L = m.layout;
   const budget = L.at('reporter', 'budget');
   const phase = L.at('reporter', 'phase');
   const order = L.at('reporter', 'order');
+  const view = L.view(m.initial());
+  (view.reporter as Record<string, unknown>).phase = 'walking';
+  const walking = L.fromView(view)[phase];
+  const reporter = m.actors.indexOf('reporter') + 1;
   return {
     id: 'budget-spent', short: 'probe', title: 'probe', why: 'probe', applies: () => true,
     bind: () => ({
       state: (s) => {
-        if (s[phase] !== 1 || s[budget] !== 0) return null; // walking, budget used up
+        if (s[phase] !== walking || s[budget] !== 0 || s[m.f.lock] !== reporter) return null;
         const o = s[order];
         for (let p = 0; p < m.cfg.pages; p += 1 << o) {
           if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] === o && !s[m.f.reported + p]) return 'budget used up';
@@ -210,20 +242,21 @@ function spentProbe(m: Model): Invariant {
 }
 
 describe('d5-page-reporting budget', () => {
-  it('runs out: a list with unreported blocks left is abandoned with the state back at REQUESTED', () => {
+  it('runs out: after two reports of one list the resumed loop leaves it with the state back at REQUESTED', () => {
     const d = findDesign('d5-page-reporting');
-    const m = buildModel(d, resolveConfig(d, { cpus: 2, capacity: 1 }));
+    const m = buildModel(d, resolveConfig(d, { cpus: 1, capacity: 1, reportOrder: 0 }));
     // A probe "invariant" that fails exactly where the budget ends a list: its counterexample is a witness.
     const r = explore(m, { invariants: [spentProbe(m)] });
     const v = r.violations.get('budget-spent');
     expect(v).toBeDefined();
     const t = counterexample(m, storeParents(m, r.store), v!, v!.words);
-    // A one-block report used the budget of the order-1 list (empty when the walk reached it); a split left another block there.
-    expect(t.steps.filter((s) => s.action === 'report')).toHaveLength(1);
+    // DIV_ROUND_UP(nr_free, CAPACITY * 16) is 1: two reports of the same list, and the second drain spends it.
+    expect(t.steps.filter((s) => s.action === 'report').length).toBeGreaterThanOrEqual(2);
     expect(t.steps[t.steps.length - 1].action).toBe('page_reporting_drain');
     expect(t.steps[t.steps.length - 1].summary).toContain('reporter.budget: 1 -> 0');
-    // The next cycle leaves the list and asks for another pass.
-    const next = m.actions.find((a) => a.name === 'page_reporting_cycle' && a.args.order === 1 && a.args.isolate === 'none')!;
+    // The resumed loop leaves the list and asks for another pass.
+    const order = (t.final.reporter as Record<string, unknown>).order as number;
+    const next = m.actions.find((a) => a.name === 'budget_spent' && a.args.order === order)!;
     const s = m.layout.fromView(t.final);
     expect(next.apply(s)).toBe(true);
     expect((m.layout.view(s).reporter as Record<string, unknown>).state).toBe('requested');

@@ -374,13 +374,12 @@ describe('D5 page_reporting_process', () => {
   const m = model(d5PageReporting);
   const a = action(m, 'reporter', 'page_reporting_process');
 
-  it('starts a pass from a pending request: state active, walking from order R', () => {
-    const s = state(m, { reporter: { order: 2 } }); // booted: requested (the initial flush)
+  it('starts a pass from a pending request: state active, the zone check next', () => {
+    const s = m.initial(); // booted: requested (the initial flush)
     expect(read(m, s, 'reporter', 'state')).toBe('requested');
     const next = take(m, s, a);
     expect(read(m, next, 'reporter', 'state')).toBe('active');
-    expect(read(m, next, 'reporter', 'phase')).toBe('walking');
-    expect(read(m, next, 'reporter', 'order')).toBe(m.cfg.reportOrder);
+    expect(read(m, next, 'reporter', 'phase')).toBe('zone');
   });
 
   it('is disabled without a request, or while a pass is running', () => {
@@ -389,10 +388,51 @@ describe('D5 page_reporting_process', () => {
   });
 });
 
-describe('D5 page_reporting_cycle', () => {
-  const m = model(d5PageReporting); // 8 pages, max order 2, R 1, capacity 2
+describe('D5 page_reporting_process_zone: the low-watermark gate', () => {
+  const m = model(d5PageReporting); // 8 pages, R 1, capacity 2, min 1: low 1, the gate needs more than 1 + (2 << 1) = 5 free pages
+  const pass = action(m, 'reporter', 'page_reporting_process_zone');
+  const refuse = action(m, 'reporter', 'process_zone_refused');
 
-  /** Four order-1 blocks: 0, 4 and 6 unreported, 2 reported. The worker walks order 1. */
+  it('walks from order R when more than low + CAPACITY << R pages are free', () => {
+    const s = state(m, { reporter: { state: 'active', phase: 'zone' } });
+    expect(enabled(m, s, refuse)).toBe(false);
+    const next = take(m, s, pass);
+    expect(read(m, next, 'reporter', 'phase')).toBe('walking');
+    expect(read(m, next, 'reporter', 'order')).toBe(m.cfg.reportOrder);
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
+  });
+
+  /** 5 free pages: not above the mark. Pages 4-5 were owed a hint by a notifying free. */
+  const low = (requestState: string): State =>
+    state(m, {
+      ...zone(m, [
+        { at: 0, order: 2, as: 'allocated' },
+        { at: 4, order: 1, as: 'free' },
+        { at: 6, order: 0, as: 'free' },
+        { at: 7, order: 0, as: 'free' },
+      ]),
+      vcpus: [{ phase: 'in-use', head: 0, order: 2 }],
+      memory: [{}, {}, {}, {}, { backing: 'backed' }, { backing: 'backed' }],
+      obligations: [{}, {}, {}, {}, { owed: true }, { owed: true }],
+      reporter: { state: requestState, phase: 'zone' },
+    });
+
+  it('cancels the request at or below the mark: the pass ends and what it was asked for is waived', () => {
+    expect(enabled(m, low('active'), pass)).toBe(false);
+    const next = take(m, low('active'), refuse);
+    expect(read(m, next, 'reporter', 'phase')).toBe('idle');
+    expect(read(m, next, 'reporter', 'state')).toBe('idle');
+    expect(column(m, next, 'obligations', 'owed').every((o) => o === false)).toBe(true);
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
+    // A free that asked again meanwhile keeps its request: cmpxchg(ACTIVE, IDLE) fails and the work is rescheduled.
+    expect(read(m, take(m, low('requested'), refuse), 'reporter', 'state')).toBe('requested');
+  });
+});
+
+describe('D5 page_reporting_cycle', () => {
+  const m = model(d5PageReporting); // 8 pages, max order 2, R 1, capacity 2, min watermark 1
+
+  /** Four order-1 blocks: 0, 4 and 6 unreported, 2 reported. The worker has just reached order 1. */
   const s = state(m, {
     ...zone(m, [
       { at: 0, order: 1, as: 'free' },
@@ -400,7 +440,7 @@ describe('D5 page_reporting_cycle', () => {
       { at: 4, order: 1, as: 'free' },
       { at: 6, order: 1, as: 'free' },
     ]),
-    reporter: { state: 'active', phase: 'walking', order: 1, budget: 3 },
+    reporter: { state: 'active', phase: 'walking', order: 1 },
   });
 
   it('when more unreported blocks are eligible than fit, takes exactly capacity of them and never a reported one', () => {
@@ -410,16 +450,18 @@ describe('D5 page_reporting_cycle', () => {
     expect(taken.sort()).toEqual(['0,4', '0,6', '4,6']);
   });
 
-  it('isolates the chosen blocks and keeps the zone lock with a full batch', () => {
+  it('with the sgl full and another unreported block met, drops the lock to report, keeping the budget computed under the lock', () => {
     const next = take(m, s, action(m, 'reporter', 'page_reporting_cycle', { order: 1, isolate: '0,4' }));
     expect(column(m, next, 'pages', 'owner')).toEqual([
       'isolated-head', 'isolated-tail', 'free-head', 'free-tail', 'isolated-head', 'isolated-tail', 'free-head', 'free-tail',
     ]);
     expect(column(m, next, 'pages', 'order')).toEqual([1, 0, 1, 0, 1, 0, 1, 0]);
     expect(read(m, next, 'freeArea', 'nrFree')).toEqual([0, 2, 0]);
-    expect(read(m, next, 'zone', 'lock')).toBe('reporter');
-    expect(read(m, next, 'reporter', 'phase')).toBe('isolated');
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
+    expect(read(m, next, 'reporter', 'phase')).toBe('unlocked');
     expect(read(m, next, 'reporter', 'order')).toBe(1);
+    // DIV_ROUND_UP(nr_free = 4, CAPACITY * 16) = 1, kept as budget + 1.
+    expect(read(m, next, 'reporter', 'budget')).toBe(2);
   });
 
   it('only runs at the order the walk is at', () => {
@@ -430,7 +472,9 @@ describe('D5 page_reporting_cycle', () => {
 
   it('is disabled while a vCPU holds the zone lock', () => {
     const locked = state(m, { zone: { lock: 'vcpu1' } }, s);
-    for (const a of actionsOf(m, 'reporter', 'page_reporting_cycle')) expect(enabled(m, locked, a)).toBe(false);
+    for (const name of ['page_reporting_cycle', 'isolate_refused', 'budget_spent']) {
+      for (const a of actionsOf(m, 'reporter', name)) expect(enabled(m, locked, a)).toBe(false);
+    }
   });
 
   it('with room to spare takes every eligible block, drops the lock and moves up an order', () => {
@@ -441,7 +485,7 @@ describe('D5 page_reporting_cycle', () => {
         { at: 4, order: 2, as: 'free', reported: true },
       ]),
       vcpus: [{ phase: 'in-use', head: 2, order: 1 }],
-      reporter: { state: 'active', phase: 'walking', order: 1, budget: 3 },
+      reporter: { state: 'active', phase: 'walking', order: 1 },
     });
     const enabledTakes = actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, few, a)).map((a) => a.args.isolate);
     expect(enabledTakes).toEqual(['0']);
@@ -452,14 +496,55 @@ describe('D5 page_reporting_cycle', () => {
     expect(read(m, next, 'reporter', 'order')).toBe(2);
   });
 
-  it('with its budget used up leaves the list and asks for another pass instead of isolating', () => {
-    const spent = state(m, { reporter: { budget: 0 } }, s);
-    const enabledTakes = actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, spent, a)).map((a) => a.args.isolate);
-    expect(enabledTakes).toEqual(['none']);
-    const next = take(m, spent, action(m, 'reporter', 'page_reporting_cycle', { order: 1, isolate: 'none' }));
+  it("stops where __isolate_free_page() fails on min + 2^order, waiving the blocks it leaves on the list", () => {
+    // 4 free pages: the first order-1 isolation leaves 2, not above 1 + 2, so the second is refused.
+    const tight = state(m, {
+      ...zone(m, [
+        { at: 0, order: 1, as: 'free' },
+        { at: 2, order: 1, as: 'free' },
+        { at: 4, order: 2, as: 'allocated' },
+      ]),
+      vcpus: [{ phase: 'in-use', head: 4, order: 2 }],
+      memory: [{ backing: 'backed' }, { backing: 'backed' }, { backing: 'backed' }, { backing: 'backed' }],
+      obligations: [{ owed: true }, { owed: true }, { owed: true }, { owed: true }],
+      reporter: { state: 'active', phase: 'walking', order: 1 },
+    });
+    expect(actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, tight, a))).toEqual([]);
+    const refused = actionsOf(m, 'reporter', 'isolate_refused').filter((a) => enabled(m, tight, a)).map((a) => a.args.isolate);
+    expect(refused.sort()).toEqual(['0', '2']);
+    const next = take(m, tight, action(m, 'reporter', 'isolate_refused', { order: 1, isolate: '0' }));
+    expect(read(m, next, 'pages', 'owner', 0)).toBe('isolated-head');
+    expect(read(m, next, 'pages', 'owner', 2)).toBe('free-head');
+    expect(column(m, next, 'obligations', 'owed').slice(0, 4)).toEqual([true, true, false, false]);
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
+    expect(read(m, next, 'reporter', 'order')).toBe(2);
+  });
+
+  it('resumed after a drain with its budget spent leaves the list and asks for another pass instead of isolating', () => {
+    const spent = state(m, { zone: { lock: 'reporter' }, reporter: { budget: 0 } }, s);
+    expect(actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => enabled(m, spent, a))).toEqual([]);
+    const next = take(m, spent, action(m, 'reporter', 'budget_spent', { order: 1 }));
     expect(read(m, next, 'reporter', 'state')).toBe('requested');
     expect(read(m, next, 'reporter', 'order')).toBe(2);
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
     expect(column(m, next, 'pages', 'owner').filter((o) => o === 'isolated-head')).toEqual([]);
+    // A fresh list has a budget of at least 1: the budget is never spent on entry.
+    expect(enabled(m, s, action(m, 'reporter', 'budget_spent', { order: 1 }))).toBe(false);
+  });
+
+  it('carries a full sgl into the next list and reports it at that list\'s first unreported block', () => {
+    const carried = state(m, {
+      ...zone(m, [
+        { at: 0, order: 1, as: 'isolated' },
+        { at: 2, order: 1, as: 'isolated' },
+        { at: 4, order: 2, as: 'free' },
+      ]),
+      reporter: { state: 'active', phase: 'walking', order: 2 },
+    });
+    const next = take(m, carried, action(m, 'reporter', 'page_reporting_cycle', { order: 2, isolate: 'none' }));
+    expect(read(m, next, 'reporter', 'phase')).toBe('unlocked');
+    expect(read(m, next, 'reporter', 'leftover')).toBe(false);
+    expect(read(m, next, 'pages', 'owner', 4)).toBe('free-head');
   });
 
   it('at the last order reports the leftover batch without the lock', () => {
@@ -470,12 +555,11 @@ describe('D5 page_reporting_cycle', () => {
         { at: 4, order: 2, as: 'free', reported: true },
       ]),
       vcpus: [{ phase: 'in-use', head: 2, order: 1 }],
-      reporter: { state: 'active', phase: 'walking', order: 2, budget: 3 },
+      reporter: { state: 'active', phase: 'walking', order: 2 },
     });
     const next = take(m, leftover, action(m, 'reporter', 'page_reporting_cycle', { order: 2, isolate: 'none' }));
     expect(read(m, next, 'zone', 'lock')).toBe('free');
     expect(read(m, next, 'reporter', 'phase')).toBe('unlocked');
-    expect(read(m, next, 'reporter', 'order')).toBe(m.cfg.reportOrder);
     expect(read(m, next, 'reporter', 'leftover')).toBe(true);
   });
 
@@ -487,7 +571,7 @@ describe('D5 page_reporting_cycle', () => {
           { at: 4, order: 2, as: 'allocated' },
         ]),
         vcpus: [{ phase: 'in-use', head: 4, order: 2 }],
-        reporter: { state: requestState, phase: 'walking', order: 2, budget: 3 },
+        reporter: { state: requestState, phase: 'walking', order: 2 },
       });
     const a = action(m, 'reporter', 'page_reporting_cycle', { order: 2, isolate: 'none' });
     const fromActive = take(m, done('active'), a);
@@ -500,11 +584,11 @@ describe('D5 page_reporting_cycle', () => {
   });
 });
 
-describe('D5 reporter spin_unlock, report and page_reporting_drain', () => {
+describe('D5 reporter report and page_reporting_drain', () => {
   const m = model(d5PageReporting);
 
-  /** A full batch (0 and 4, order 1) isolated under the lock. */
-  const isolated = state(m, {
+  /** A full batch (0 and 4, order 1) isolated, the lock dropped for the report; the list's budget was 1. */
+  const unlocked = state(m, {
     ...zone(m, [
       { at: 0, order: 1, as: 'isolated' },
       { at: 2, order: 1, as: 'free' },
@@ -512,19 +596,14 @@ describe('D5 reporter spin_unlock, report and page_reporting_drain', () => {
       { at: 6, order: 1, as: 'allocated' },
     ]),
     vcpus: [{ phase: 'in-use', head: 6, order: 1 }],
-    zone: { lock: 'reporter' },
-    reporter: { state: 'active', phase: 'isolated', order: 1 },
+    reporter: { state: 'active', phase: 'unlocked', order: 1, budget: 2 },
   });
 
-  it('spin_unlock drops the lock before reporting', () => {
-    expect(enabled(m, isolated, action(m, 'reporter', 'report'))).toBe(false);
-    const next = take(m, isolated, action(m, 'reporter', 'spin_unlock'));
-    expect(read(m, next, 'zone', 'lock')).toBe('free');
-    expect(read(m, next, 'reporter', 'phase')).toBe('unlocked');
+  it('has no spin_unlock of its own: the cycle drops the lock in the step that fills the batch', () => {
+    expect(actionsOf(m, 'reporter', 'spin_unlock')).toEqual([]);
   });
 
   it('report puts the batch in flight, posts the buffer and waits', () => {
-    const unlocked = take(m, isolated, action(m, 'reporter', 'spin_unlock'));
     const next = take(m, unlocked, action(m, 'reporter', 'report'));
     expect(column(m, next, 'memory', 'inflight')).toEqual(['hinted', 'hinted', 'none', 'none', 'hinted', 'hinted', 'none', 'none']);
     expect(read(m, next, 'reporter', 'vq')).toBe('posted');
@@ -534,13 +613,15 @@ describe('D5 reporter spin_unlock, report and page_reporting_drain', () => {
   });
 
   /** The host returned the buffer; page 2-3 (the buddy of 0) is free, page 6-7 (buddy of 4) is in use. */
-  const returned = state(m, { zone: { lock: 'free' }, reporter: { phase: 'waiting', vq: 'done' } }, isolated);
+  const returned = state(m, { reporter: { phase: 'waiting', vq: 'done' } }, unlocked);
   const drain = action(m, 'reporter', 'page_reporting_drain');
 
-  it('page_reporting_drain puts every block back and marks Reported only a block that is still a free head of its order', () => {
+  it('page_reporting_drain puts every block back, marks Reported only a block that is still a free head of its order, and resumes the list with one report less', () => {
     const next = take(m, returned, drain);
     expect(read(m, next, 'zone', 'lock')).toBe('reporter');
     expect(read(m, next, 'reporter', 'phase')).toBe('walking');
+    expect(read(m, next, 'reporter', 'order')).toBe(1);
+    expect(read(m, next, 'reporter', 'budget')).toBe(1);
     expect(read(m, next, 'reporter', 'vq')).toBe('idle');
     // 0 merged with its free buddy 2 into an order-2 block: not the block that was reported.
     expect(column(m, next, 'pages', 'owner')).toEqual([
@@ -551,6 +632,26 @@ describe('D5 reporter spin_unlock, report and page_reporting_drain', () => {
     expect(read(m, next, 'freeArea', 'nrFree')).toEqual([0, 1, 1]);
     // __putback_isolated_page() skips the report notify: no new pass is requested.
     expect(read(m, next, 'reporter', 'state')).toBe('active');
+  });
+
+  it('the resumed loop keeps the budget it had: two reports per list and pass at these sizes, then budget_spent', () => {
+    // Four unreported order-0 blocks, none beside a free buddy (the drains merge nothing): after two reports the budget (1) is spent.
+    const mm = model(d5PageReporting, { reportOrder: 0, capacity: 1 });
+    const many = state(mm, {
+      ...zone(mm, [0, 1, 2, 3, 4, 5, 6, 7].map((at) => ({ at, order: 0, as: at % 2 === 0 ? ('free' as const) : ('allocated' as const) }))),
+      reporter: { state: 'active', phase: 'walking', order: 0 },
+    });
+    let cur = take(mm, many, action(mm, 'reporter', 'page_reporting_cycle', { order: 0, isolate: '0' }));
+    expect(read(mm, cur, 'reporter', 'budget')).toBe(2);
+    for (let round = 0; round < 2; round++) {
+      cur = take(mm, cur, action(mm, 'reporter', 'report'));
+      cur = take(mm, cur, action(mm, 'host', 'virtio_balloon_handle_report'));
+      cur = take(mm, cur, action(mm, 'reporter', 'page_reporting_drain'));
+      if (round === 0) cur = take(mm, cur, action(mm, 'reporter', 'page_reporting_cycle', { order: 0, isolate: '2' }));
+    }
+    expect(read(mm, cur, 'reporter', 'budget')).toBe(0);
+    const next = take(mm, cur, action(mm, 'reporter', 'budget_spent', { order: 0 }));
+    expect(read(mm, next, 'reporter', 'state')).toBe('requested');
   });
 
   it('page_reporting_drain of the leftover batch ends the pass: lock dropped, reporter idle', () => {
@@ -566,6 +667,15 @@ describe('D5 reporter spin_unlock, report and page_reporting_drain', () => {
   it('page_reporting_drain waits for the buffer and for the zone lock', () => {
     expect(enabled(m, state(m, { reporter: { vq: 'posted' } }, returned), drain)).toBe(false);
     expect(enabled(m, state(m, { zone: { lock: 'vcpu0' } }, returned), drain)).toBe(false);
+  });
+});
+
+describe('D5 configuration', () => {
+  it('refuses a zone that could never pass the process_zone gate, in one line', () => {
+    expect(() => resolveConfig(d5PageReporting, { reportOrder: 2 })).toThrow(
+      /page_reporting_process_zone\(\) starts a pass only above low_wmark \+ \(CAPACITY << R\) = 9 free pages, and the zone has 8/,
+    );
+    expect(() => resolveConfig(d1ArchFreePage, { watermarkMin: 1 })).toThrow(/reads no zone watermarks/);
   });
 });
 
@@ -614,19 +724,19 @@ describe('D5 host virtio_balloon_handle_report', () => {
 });
 
 describe('D5 reporting under the zone lock (d5-report-under-lock)', () => {
-  const m = model(d5ReportUnderLock); // 4 pages, R 2
+  const m = model(d5ReportUnderLock); // 4 pages of order 1, R 1, capacity 1, no min watermark
 
   it('has no spin_unlock before report, and report is enabled while the reporter holds the lock', () => {
     expect(actionsOf(m, 'reporter', 'spin_unlock')).toEqual([]);
     const s = state(m, {
-      ...zone(m, [{ at: 0, order: 2, as: 'isolated' }]),
+      ...zone(m, [{ at: 0, order: 1, as: 'isolated' }, { at: 2, order: 1, as: 'free' }]),
       zone: { lock: 'reporter' },
-      reporter: { state: 'active', phase: 'isolated', order: 2 },
+      reporter: { state: 'active', phase: 'isolated', order: 1, budget: 2 },
     });
     const next = take(m, s, action(m, 'reporter', 'report'));
     expect(read(m, next, 'zone', 'lock')).toBe('reporter');
     expect(read(m, next, 'reporter', 'phase')).toBe('waiting');
-    expect(column(m, next, 'memory', 'inflight')).toEqual(['hinted', 'hinted', 'hinted', 'hinted']);
+    expect(column(m, next, 'memory', 'inflight')).toEqual(['hinted', 'hinted', 'none', 'none']);
     expect(read(m, next, 'events', 'hintBy')).toBe('reporter');
   });
 
@@ -634,7 +744,8 @@ describe('D5 reporting under the zone lock (d5-report-under-lock)', () => {
     let s = m.initial();
     for (const [name, args] of [
       ['page_reporting_process', {}],
-      ['page_reporting_cycle', { order: 2, isolate: '0' }],
+      ['page_reporting_process_zone', {}],
+      ['page_reporting_cycle', { order: 1, isolate: '0' }],
     ] as const) {
       s = take(m, s, action(m, 'reporter', name, args));
     }

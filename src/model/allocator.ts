@@ -160,7 +160,50 @@ export function oweHint(m: Model, s: State, head: number, order: number): void {
   for (let p = head; p < head + (1 << order); p++) if (s[f.backing + p] === BACKED) s[f.owed + p] = 1;
 }
 
-/** __isolate_free_page(): take a free block off its list for the hint engine (no watermark in this model). */
+/**
+ * Waive a block's obligation: the design's documented policy gives up the
+ * request (page_reporting_process_zone(): "Cancel request if insufficient
+ * free memory"; a watermark refusal in __isolate_free_page()),
+ * so no-missed-hints no longer holds the engine to the block; the strict
+ * no-backed-free-blocks still sees it.
+ */
+export function waiveHint(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  if (f.owed < 0) return;
+  for (let p = head; p < head + (1 << order); p++) s[f.owed + p] = 0;
+}
+
+/**
+ * NR_FREE_PAGES: the pages on the free lists. __isolate_free_page()'s
+ * __mod_zone_freepage_state(zone, -(1UL << order), mt) takes an isolated
+ * block out of it, and __putback_isolated_page() puts it back.
+ */
+export function nrFreePages(m: Model, s: State): number {
+  let n = 0;
+  for (let o = 0; o <= m.cfg.maxOrder; o++) n += s[m.f.nrFree + o] << o;
+  return n;
+}
+
+/**
+ * zone_watermark_ok(zone, 0, mark, 0, ALLOC_CMA): __zone_watermark_ok() at
+ * order 0 with nothing unusable (no CMA, no highatomic reserve, no
+ * lowmem_reserve for the zone's own index) is "free_pages > mark". Read
+ * without zone->lock, as the kernel reads the vmstat counter.
+ */
+export function zoneWatermarkOk(m: Model, s: State, mark: number): boolean {
+  return nrFreePages(m, s) > mark;
+}
+
+/**
+ * __isolate_free_page()'s watermark: "Obey watermarks as if the page was
+ * being allocated", zone->_watermark[WMARK_MIN] + (1UL << order). False
+ * when the isolation would fail and return 0 (designs with watermarks only).
+ */
+export function isolationWatermarkOk(m: Model, s: State, order: number): boolean {
+  return m.cfg.watermarkMin === undefined || zoneWatermarkOk(m, s, m.cfg.watermarkMin + (1 << order));
+}
+
+/** __isolate_free_page() past its watermark check: take a free block off its list for the hint engine. */
 export function isolateFreePage(m: Model, s: State, head: number): void {
   const f = m.f;
   const order = s[f.order + head];

@@ -29,9 +29,17 @@ export interface Config {
   readonly host: HostMode;
   /** A named mutant of the design ('none' for the design itself; only designs that declare mutants accept others). */
   readonly mutant: string;
+  /**
+   * zone->_watermark[WMARK_MIN] in pages, for designs that read the zone's
+   * watermarks (Design.watermarks); absent for the others. The low mark is
+   * derived as __setup_per_zone_wmarks() does: min + max(min / 4,
+   * managed * watermark_scale_factor / 10000), whose second term is 0 at
+   * these zone sizes.
+   */
+  readonly watermarkMin?: number;
 }
 
-export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant'] as const;
+export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant', 'watermarkMin'] as const;
 
 export { UsageError } from '../errors.js';
 
@@ -61,6 +69,7 @@ export function validateConfig(c: Config): Config {
       `--pages ${c.pages} is not a multiple of the largest block (2^${c.maxOrder} = ${block} pages): accepted multiples of ${block} up to ${LIMITS.pages.max}`,
     );
   }
+  if (c.watermarkMin !== undefined) checkRange('watermarkMin', '--watermark-min', c.watermarkMin, 0, c.pages);
   if (!(POISON_MODES as readonly string[]).includes(c.poison)) {
     throw new UsageError(`--poison ${c.poison} is unknown: accepted ${POISON_MODES.join(', ')}`);
   }
@@ -72,5 +81,17 @@ export function validateConfig(c: Config): Config {
 
 export function describeConfig(c: Config): string {
   const mutant = c.mutant !== 'none' ? ` mutant=${c.mutant}` : '';
-  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}${mutant}`;
+  const wmark = c.watermarkMin !== undefined ? ` watermark-min=${c.watermarkMin} low=${lowWatermark(c)}` : '';
+  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}${wmark}${mutant}`;
+}
+
+/**
+ * low_wmark_pages(): __setup_per_zone_wmarks() sets WMARK_LOW to
+ * min + max_t(u64, tmp >> 2, mult_frac(zone_managed_pages(zone),
+ * watermark_scale_factor, 10000)); at 32 pages or fewer and the default
+ * factor of 10 the second term is 0.
+ */
+export function lowWatermark(c: Config): number {
+  const min = c.watermarkMin ?? 0;
+  return min + Math.max(min >> 2, Math.floor((c.pages * 10) / 10000));
 }

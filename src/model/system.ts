@@ -5,13 +5,16 @@
  * explorer reaches into an actor's file.
  */
 import { freeAreaFields, initFreeArea, pageFields } from './allocator.js';
-import { UsageError, validateConfig, type Config } from './config.js';
+import { describeConfig, UsageError, validateConfig, type Config } from './config.js';
 import { CONTENTS, initMemory, memoryFields } from './host.js';
-import { DesignError, inDesign } from '../errors.js';
+import { DesignError, designError, inDesign } from '../errors.js';
 import { Layout, type FieldDecl, type GroupDecl } from './layout.js';
 import type { Action, CoreFields, Design, DesignInstance, Hooks, Model, State } from './types.js';
 import { vcpuActions, vcpuFields } from './vcpu.js';
 import { lockField } from './zone-lock.js';
+
+/** Who reads the zone watermarks, for the message that refuses --watermark-min elsewhere. */
+const WATERMARK_DESIGNS_HINT = 'designs that declare watermarks (the d5-* family)';
 
 export function actorNames(cfg: Config, design: Design): string[] {
   if (design.standalone) return [...design.actorsFor!(cfg)];
@@ -23,7 +26,12 @@ export function resolveConfig(design: Design, over: Partial<Config> = {}): Confi
   const base: Config = {
     cpus: 2, pages: 4, maxOrder: 2, reportOrder: 1, capacity: 2, poison: 'off', host: 'dontneed', mutant: 'none',
   };
-  const merged = { ...base, ...design.defaults };
+  if (!design.watermarks && (over.watermarkMin !== undefined || design.defaults.watermarkMin !== undefined)) {
+    throw new UsageError(
+      `--watermark-min: design ${design.id} reads no zone watermarks: accepted only by ${WATERMARK_DESIGNS_HINT}`,
+    );
+  }
+  const merged: { -readonly [K in keyof Config]: Config[K] } = { ...base, ...(design.watermarks ? { watermarkMin: 0 } : {}), ...design.defaults };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   const accepted = ['none', ...(design.mutants ?? [])];
   if (!accepted.includes(merged.mutant)) {
@@ -33,7 +41,21 @@ export function resolveConfig(design: Design, over: Partial<Config> = {}): Confi
         : `--mutant ${merged.mutant} is unknown for ${design.id}: accepted ${accepted.join(', ')}`,
     );
   }
-  return validateConfig(merged);
+  const cfg = validateConfig(merged);
+  let problem: unknown;
+  try {
+    problem = design.checkConfig?.(cfg);
+  } catch (e) {
+    throw designError(
+      { design: design.id, ...(design.source !== undefined ? { file: design.source } : {}) },
+      `checkConfig(cfg) threw ${e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)}`,
+    );
+  }
+  if (problem !== undefined && typeof problem !== 'string') {
+    throw designError({ design: design.id, ...(design.source !== undefined ? { file: design.source } : {}) }, 'checkConfig(cfg) returned neither a string nor undefined');
+  }
+  if (problem !== undefined) throw new UsageError(`${design.id} at ${describeConfig(cfg)}: ${problem}`);
+  return cfg;
 }
 
 class BuiltModel implements Model {

@@ -164,6 +164,10 @@ export interface Design {
   readonly actors: readonly string[];
   /** The host acks a hint before its discard lands (a broken variant): inflight gets an 'acked' state. */
   readonly hostAcksEarly?: boolean;
+  /** The design reads the zone's watermarks: Config.watermarkMin is set (default 0) and --watermark-min accepted. */
+  readonly watermarks?: boolean;
+  /** Bounds under which the design can never act (e.g. a watermark gate no zone of that size passes): the problem, in one line. */
+  readonly checkConfig?: (cfg: Config) => string | undefined;
   /** vCPU phases the design adds (after the core ones), for vCPU steps of its own. */
   readonly vcpuPhases?: readonly string[];
   /**
