@@ -82,6 +82,13 @@ export interface FreePageHintVariant {
   readonly manualDirtyLog?: boolean;
   /** QEMU 6.1+ (3143577d6a3f): a hint also clears the hinted pages' dirty bits, as a send would (with manualDirtyLog). */
   readonly clearLogOnHint?: boolean;
+  /**
+   * A driver whose every START carries its id by value (its own buffer, the
+   * id copied when it is added), so that a later round cannot rewrite it: a
+   * candidate fix, and the semantics the model had before it followed
+   * send_cmd_id_start()'s &vb->cmd_id_active. No built-in design uses it.
+   */
+  readonly startByValue?: boolean;
 }
 
 /** 1 vCPU, 2 pages in one order-1 block (the driver's MAX_ORDER-1 block is the whole zone), as designs.md §7 suggests. */
@@ -118,7 +125,7 @@ export function freePageHintDesign(
       },
       vq: {
         slot: {
-          domain: vqElements(cfg),
+          domain: vqElements(cfg, v),
           count: vqSize(cfg),
           doc: 'free_page_vq: the buffers the guest added and QEMU has not popped yet, oldest first (an out-buffer is the word it points at, read when popped)',
         },
@@ -182,6 +189,7 @@ export function freePageHintDesign(
       const size = 1 << order;
       const heads = Array.from({ length: cfg.pages >> order }, (_, j) => j << order);
       const Q = vqSize(cfg);
+      const firstIn = inBuffer(0, order, v);
       const st = is.dev.status;
 
       // ------------------------------------------------------------ device
@@ -537,7 +545,7 @@ export function freePageHintDesign(
           s[at.balloon.active] = id;
           // A full ring fails the add ("Failed to send a start id") and the loop runs on.
           const used = vqUsed(s);
-          if (used < Q) s[at.vq.slot + used] = OUT_START;
+          if (used < Q) s[at.vq.slot + used] = v.startByValue ? startByValue(id) : OUT_START;
           s[at.balloon.phase] = B.hinting;
           return true;
         },
@@ -575,7 +583,7 @@ export function freePageHintDesign(
             freeBlock(s, h);
             return true;
           }
-          s[at.vq.slot + used] = inBuffer(h, order);
+          s[at.vq.slot + used] = inBuffer(h, order, v);
           for (let p = h; p < h + size; p++) s[f.inflight + p] = HINTED;
           s[at.fpl.held + h] = 1;
           s[f.evHintBy] = balloon + 1;
@@ -634,9 +642,9 @@ export function freePageHintDesign(
           for (let i = 0; i + 1 < Q; i++) s[at.vq.slot + i] = s[at.vq.slot + i + 1];
           s[at.vq.slot + Q - 1] = 0;
           const status = s[at.dev.status];
-          if (e === OUT_STOP || e === OUT_START) {
+          if (e < firstIn) {
             // By reference: send_cmd_id_start() adds &vb->cmd_id_active, which get_free_page_hints()'s iov_to_buf() reads only now.
-            const id = e === OUT_START ? s[at.balloon.active] : CMD_STOP;
+            const id = e === OUT_STOP ? CMD_STOP : v.startByValue ? e - OUT_START : s[at.balloon.active];
             // An out-buffer: the id of a REQUESTED round starts it (any status, before 20a4da0f2307).
             const current = s[at.dev.cmdId] > 0 && id === cmdIdOf(s[at.dev.cmdId]);
             if (current && (v.startWithoutRequest || status === st.requested)) s[at.dev.status] = st.start;
@@ -645,7 +653,7 @@ export function freePageHintDesign(
             return true;
           }
           // An in-buffer: while S_START, qemu_guest_free_page_hint() clears the block in the bitmap (only while migrating).
-          const h = (e - OUT_START - 1) << order;
+          const h = (e - firstIn) << order;
           for (let p = h; p < h + size; p++) {
             s[f.inflight + p] = NOT_INFLIGHT;
             if (status !== st.start || !dirtyLogging(m, s)) continue;
@@ -742,17 +750,21 @@ function vqSize(cfg: Config): number {
  * holding a block. An out-buffer is named by the word it points at, not by
  * the id it held when added: QEMU reads the word when it pops the entry.
  */
-function vqElements(cfg: Config): string[] {
+function vqElements(cfg: Config, v: FreePageHintVariant): string[] {
   const blocks = Array.from({ length: cfg.pages >> cfg.maxOrder }, (_, j) => `in-${j << cfg.maxOrder}`);
-  return ['empty', 'STOP (cmd_id_stop)', 'START (reads cmd_id_active)', ...blocks];
+  const starts = v.startByValue ? CMD_IDS.map((c) => `START (carries ${c})`) : ['START (reads cmd_id_active)'];
+  return ['empty', 'STOP (cmd_id_stop)', ...starts, ...blocks];
 }
 
 /** send_cmd_id_stop()'s out-buffer: &vb->cmd_id_stop, which always holds VIRTIO_BALLOON_CMD_ID_STOP. */
 const OUT_STOP = 1;
 /** send_cmd_id_start()'s out-buffer: &vb->cmd_id_active, rewritten by every later send_cmd_id_start() (Linux send_cmd_id_start(); QEMU get_free_page_hints() reads it at pop). */
 const OUT_START = 2;
+/** startByValue: the entry of a START that carries `id` (a CMD_IDS index). */
+const startByValue = (id: number): number => OUT_START + id;
 /** The ring entry of the block at `head` (blocks are numbered by head >> order). */
-const inBuffer = (head: number, order: number): number => OUT_START + 1 + (head >> order);
+const inBuffer = (head: number, order: number, v: FreePageHintVariant): number =>
+  OUT_START + (v.startByValue ? CMD_IDS.length : 1) + (head >> order);
 
 /** The shared invariant every hinting D6 check violates, by design (see `accepts`). */
 const REUSE = 'no-reuse-while-hinting';
