@@ -34,7 +34,12 @@
  * cmd_id_active, which every send_cmd_id_start() rewrites, and QEMU reads
  * the id when it pops the buffer, so a START still queued when the driver
  * starts the next round is read with the next round's id; STOP points at
- * cmd_id_stop, which never changes. The iothread may fall any number of
+ * cmd_id_stop, which never changes. No mutant relies on the id held by
+ * value: the stale STARTs of rows 32 and S17 are popped while cmd_id_active
+ * still holds their own round's id (the driver has not read a newer one),
+ * so their races are the ones they were built for (the by-reference START
+ * adds paths to them, not a new meaning); the startByValue option keeps the
+ * by-value semantics, as a candidate fix. The iothread may fall any number of
  * steps behind: nothing in QEMU waits for the ring to drain. Balloon
  * inflation and deflation are not modelled, so only hinting raises config
  * interrupts.
