@@ -29,8 +29,20 @@
  * which a sync collects and clears, unless a variant asks for the manual
  * clear QEMU 4.0+ uses (with a clear_bmap chunk of one page). The ring has a
  * slot for every block of the zone plus two, so that, like QEMU's 1024-entry
- * queue, it fills only when QEMU falls behind. Balloon inflation and
- * deflation are not modelled, so only hinting raises config interrupts.
+ * queue, it fills only when QEMU falls behind. An out-buffer is held by
+ * reference, as the driver adds it: START points at the driver's one
+ * cmd_id_active, which every send_cmd_id_start() rewrites, and QEMU reads
+ * the id when it pops the buffer, so a START still queued when the driver
+ * starts the next round is read with the next round's id; STOP points at
+ * cmd_id_stop, which never changes. No mutant relies on the id held by
+ * value: the stale STARTs of rows 32 and S17 are popped while cmd_id_active
+ * still holds their own round's id (the driver has not read a newer one),
+ * so their races are the ones they were built for (the by-reference START
+ * adds paths to them, not a new meaning); the startByValue option keeps the
+ * by-value semantics, as a candidate fix. The iothread may fall any number of
+ * steps behind: nothing in QEMU waits for the ring to drain. Balloon
+ * inflation and deflation are not modelled, so only hinting raises config
+ * interrupts.
  */
 import { defineDesign, type StepSpec } from '../../api.js';
 import { d6AllocatorConservation } from '../../invariants/d6-allocator-conservation.js';
@@ -75,6 +87,13 @@ export interface FreePageHintVariant {
   readonly manualDirtyLog?: boolean;
   /** QEMU 6.1+ (3143577d6a3f): a hint also clears the hinted pages' dirty bits, as a send would (with manualDirtyLog). */
   readonly clearLogOnHint?: boolean;
+  /**
+   * A driver whose every START carries its id by value (its own buffer, the
+   * id copied when it is added), so that a later round cannot rewrite it: a
+   * candidate fix, and the semantics the model had before it followed
+   * send_cmd_id_start()'s &vb->cmd_id_active. No built-in design uses it.
+   */
+  readonly startByValue?: boolean;
 }
 
 /** 1 vCPU, 2 pages in one order-1 block (the driver's MAX_ORDER-1 block is the whole zone), as designs.md §7 suggests. */
@@ -111,16 +130,16 @@ export function freePageHintDesign(
       },
       vq: {
         slot: {
-          domain: vqElements(cfg),
+          domain: vqElements(cfg, v),
           count: vqSize(cfg),
-          doc: 'free_page_vq: the buffers the guest added and QEMU has not popped yet, oldest first',
+          doc: 'free_page_vq: the buffers the guest added and QEMU has not popped yet, oldest first (an out-buffer is the word it points at, read when popped)',
         },
       },
       balloon: {
         readBit: { domain: 'bool', doc: 'VIRTIO_BALLOON_CONFIG_READ_CMD_ID in config_read_bitmap: the config changed since the driver last read it' },
         queued: { domain: 'bool', doc: 'report_free_page_work is queued on balloon_wq' },
         received: { domain: CMD_IDS, doc: 'cmd_id_received_cache: the command id the driver last read' },
-        active: { domain: CMD_IDS, doc: 'cmd_id_active: the id of the round the driver is hinting for' },
+        active: { domain: CMD_IDS, doc: 'cmd_id_active: the id of the round the driver is hinting for; the START out-buffer points at it' },
         unloaded: { domain: 'bool', doc: 'virtballoon_remove() ran: the driver is gone' },
       },
       migration: {
@@ -175,6 +194,7 @@ export function freePageHintDesign(
       const size = 1 << order;
       const heads = Array.from({ length: cfg.pages >> order }, (_, j) => j << order);
       const Q = vqSize(cfg);
+      const firstIn = inBuffer(0, order, v);
       const st = is.dev.status;
 
       // ------------------------------------------------------------ device
@@ -520,16 +540,17 @@ export function freePageHintDesign(
         },
       };
 
-      /** send_cmd_id_start(): cmd_id_active := the id read now, sent back as an out-buffer; balloon_wq. */
+      /** send_cmd_id_start(): cmd_id_active := the id read now, and &cmd_id_active added as an out-buffer; balloon_wq. */
       const sendCmdIdStart: StepSpec = {
         name: 'send_cmd_id_start',
-        kernel: 'send_cmd_id_start(): cmd_id_active := the id read now; virtqueue_add_outbuf(), kick',
+        kernel: 'send_cmd_id_start(): cmd_id_active := the id read now; virtqueue_add_outbuf(&cmd_id_active), kick',
         apply: (s) => {
+          // Only used buffers are detached first: a START of an earlier round QEMU has not popped yet now reads the new id.
           const id = readReceived(s);
           s[at.balloon.active] = id;
           // A full ring fails the add ("Failed to send a start id") and the loop runs on.
           const used = vqUsed(s);
-          if (used < Q) s[at.vq.slot + used] = outBuffer(id);
+          if (used < Q) s[at.vq.slot + used] = v.startByValue ? startByValue(id) : OUT_START;
           s[at.balloon.phase] = B.hinting;
           return true;
         },
@@ -567,7 +588,7 @@ export function freePageHintDesign(
             freeBlock(s, h);
             return true;
           }
-          s[at.vq.slot + used] = inBuffer(h, order);
+          s[at.vq.slot + used] = inBuffer(h, order, v);
           for (let p = h; p < h + size; p++) s[f.inflight + p] = HINTED;
           s[at.fpl.held + h] = 1;
           s[f.evHintBy] = balloon + 1;
@@ -591,10 +612,10 @@ export function freePageHintDesign(
       /** send_cmd_id_stop(): the STOP id as an out-buffer, and the work returns; balloon_wq. */
       const sendCmdIdStop: StepSpec = {
         name: 'send_cmd_id_stop',
-        kernel: 'send_cmd_id_stop(): virtqueue_add_outbuf(cmd_id_stop), kick; the work returns',
+        kernel: 'send_cmd_id_stop(): virtqueue_add_outbuf(&cmd_id_stop), kick; the work returns',
         apply: (s) => {
           const used = vqUsed(s);
-          if (used < Q) s[at.vq.slot + used] = outBuffer(CMD_STOP);
+          if (used < Q) s[at.vq.slot + used] = OUT_STOP;
           s[at.balloon.phase] = B.idle;
           return true;
         },
@@ -616,26 +637,28 @@ export function freePageHintDesign(
         },
       };
 
-      /** get_free_page_hints(): pop the oldest buffer and act on it, then virtqueue_push(); free_page_lock. */
+      /** get_free_page_hints(): pop the oldest buffer, read an out-buffer's id from guest memory, act on it, then virtqueue_push(); free_page_lock. */
       const getFreePageHints: StepSpec = {
         name: 'get_free_page_hints',
-        kernel: 'get_free_page_hints(): virtqueue_pop() one buffer and act on it, virtqueue_push(); free_page_lock',
+        kernel: 'get_free_page_hints(): virtqueue_pop() one buffer, iov_to_buf() an out-buffer\'s id now, act on it, virtqueue_push(); free_page_lock',
         apply: (s) => {
           const e = s[at.vq.slot];
           if (e === 0) return false;
           for (let i = 0; i + 1 < Q; i++) s[at.vq.slot + i] = s[at.vq.slot + i + 1];
           s[at.vq.slot + Q - 1] = 0;
           const status = s[at.dev.status];
-          if (e <= CMD_IDS.length) {
+          if (e < firstIn) {
+            // By reference: send_cmd_id_start() adds &vb->cmd_id_active, which get_free_page_hints()'s iov_to_buf() reads only now.
+            const id = e === OUT_STOP ? CMD_STOP : v.startByValue ? e - OUT_START : s[at.balloon.active];
             // An out-buffer: the id of a REQUESTED round starts it (any status, before 20a4da0f2307).
-            const current = s[at.dev.cmdId] > 0 && e - 1 === cmdIdOf(s[at.dev.cmdId]);
+            const current = s[at.dev.cmdId] > 0 && id === cmdIdOf(s[at.dev.cmdId]);
             if (current && (v.startWithoutRequest || status === st.requested)) s[at.dev.status] = st.start;
             // "Stop the optimization only when it has started. This avoids a stale stop sign for the previous command."
             else if (status === st.start) s[at.dev.status] = st.stop;
             return true;
           }
           // An in-buffer: while S_START, qemu_guest_free_page_hint() clears the block in the bitmap (only while migrating).
-          const h = (e - 1 - CMD_IDS.length) << order;
+          const h = (e - firstIn) << order;
           for (let p = h; p < h + size; p++) {
             s[f.inflight + p] = NOT_INFLIGHT;
             if (status !== st.start || !dirtyLogging(m, s)) continue;
@@ -727,15 +750,26 @@ function vqSize(cfg: Config): number {
   return (cfg.pages >> cfg.maxOrder) + 2;
 }
 
-/** Ring entries: empty, an out-buffer carrying a cmd id, or an in-buffer holding a block. */
-function vqElements(cfg: Config): string[] {
+/**
+ * Ring entries: empty, one of the driver's two out-buffers, or an in-buffer
+ * holding a block. An out-buffer is named by the word it points at, not by
+ * the id it held when added: QEMU reads the word when it pops the entry.
+ */
+function vqElements(cfg: Config, v: FreePageHintVariant): string[] {
   const blocks = Array.from({ length: cfg.pages >> cfg.maxOrder }, (_, j) => `in-${j << cfg.maxOrder}`);
-  return ['empty', ...CMD_IDS.map((c) => `out-${c}`), ...blocks];
+  const starts = v.startByValue ? CMD_IDS.map((c) => `START (carries ${c})`) : ['START (reads cmd_id_active)'];
+  return ['empty', 'STOP (cmd_id_stop)', ...starts, ...blocks];
 }
 
-const outBuffer = (id: number): number => 1 + id;
+/** send_cmd_id_stop()'s out-buffer: &vb->cmd_id_stop, which always holds VIRTIO_BALLOON_CMD_ID_STOP. */
+const OUT_STOP = 1;
+/** send_cmd_id_start()'s out-buffer: &vb->cmd_id_active, rewritten by every later send_cmd_id_start() (Linux send_cmd_id_start(); QEMU get_free_page_hints() reads it at pop). */
+const OUT_START = 2;
+/** startByValue: the entry of a START that carries `id` (a CMD_IDS index). */
+const startByValue = (id: number): number => OUT_START + id;
 /** The ring entry of the block at `head` (blocks are numbered by head >> order). */
-const inBuffer = (head: number, order: number): number => 1 + CMD_IDS.length + (head >> order);
+const inBuffer = (head: number, order: number, v: FreePageHintVariant): number =>
+  OUT_START + (v.startByValue ? CMD_IDS.length : 1) + (head >> order);
 
 /** The shared invariant every hinting D6 check violates, by design (see `accepts`). */
 const REUSE = 'no-reuse-while-hinting';
@@ -746,17 +780,17 @@ const ONE_ROUND = 'One sync while the VM runs (not the 2 of designs.md §7): the
 export const d6FreePageHint = freePageHintDesign(
   'd6-free-page-hint',
   'virtio-balloon free page hinting for live migration (VIRTIO_BALLOON_F_FREE_PAGE_HINT)',
-  'Around every bitmap sync QEMU stops hinting and starts a new round under a new command id; the balloon driver allocates MAX_ORDER-1 blocks, hands them to QEMU, which clears them in the migration bitmap, and keeps them until DONE, the shrinker or its removal gives them back. A block may be reused while its hint is in flight: dirty logging sends it again. QEMU and Linux as they are today.',
+  'Around every bitmap sync QEMU stops hinting and starts a new round under a new command id; the balloon driver allocates MAX_ORDER-1 blocks, hands them to QEMU, which clears them in the migration bitmap, and keeps them until DONE, the shrinker or its removal gives them back. A block may be reused while its hint is in flight: dirty logging sends it again. But the START out-buffer points at the driver\'s one cmd_id_active, which QEMU reads when it pops the buffer: a START still queued when the driver starts the next round reads the next round\'s id, and lets the old round\'s hints clear bits the sync between them set. QEMU and Linux as they are today.',
   {},
   [
     {
-      violates: [REUSE],
-      why: 'designs.md D6 and §4 row 34: the shrinker gives back a block whose hint is still in the ring and a vCPU reuses it (accepted); the write is in the dirty log, so the destination still gets it (I2\' holds), and every block comes back at DONE or removal (I4\' holds).',
+      violates: [REUSE, 'd6-migrated-pages-current'],
+      why: 'designs.md D6 and §4 row 34: the shrinker gives back a block whose hint is still in the ring and a vCPU reuses it (accepted); every block comes back at DONE or removal (I4\' holds). I2\' fails [the model\'s finding, an inference from send_cmd_id_start() and get_free_page_hints()]: the iothread has not popped round 1\'s START when the driver starts round 2 and rewrites cmd_id_active, so iov_to_buf() reads id 2 under S_REQUESTED with cmd_id 2, moves to S_START, and round 1\'s in-buffer clears the bit of a page the vCPU wrote before the second sync, whose KVM_GET_DIRTY_LOG had already taken the write out of the log.',
     },
     {
       config: { poison: 'on' },
-      violates: [REUSE],
-      why: 'designs.md §4 row 35: a hinted block is not migrated and reaches the destination stale, but free_pages() re-poisons it when the driver gives it back, so the poison always reads back (I3\').',
+      violates: [REUSE, 'poison-reads-back', 'd6-migrated-pages-current'],
+      why: 'designs.md §4 row 35: a hinted block is not migrated, and free_pages() re-poisons it when the driver gives it back; that poison write is a guest write like any other, and the aliased START above lets round 1\'s in-buffer clear its bit after the second sync, so the destination never gets the poison and the driver\'s next allocation there reads zero in check_poison_mem() (I3\' fails with I2\', same cause).',
     },
   ],
 );
@@ -871,7 +905,7 @@ export const d6ManualDirtyLog = freePageHintDesign(
   [
     {
       violates: [REUSE],
-      why: 'designs.md §5: the hinted page\'s bit survives in KVM\'s log (the cost 3143577d6a3f removed: "those skipped pages will be sent in the next round"), so a write made while the hint was in flight is sent at the next sync (I2\' holds; with a clear_bmap chunk of one page).',
+      why: 'designs.md §5: the hinted page\'s bit survives in KVM\'s log (the cost 3143577d6a3f removed: "those skipped pages will be sent in the next round"), so a write made while the hint was in flight is sent at the next sync (I2\' holds; with a clear_bmap chunk of one page). The by-reference START of d6-free-page-hint does not hurt here: a stale round\'s hint it lets through clears only the migration bitmap, and a sync that leaves KVM\'s log set marks the page again at the last sync.',
     },
   ],
 );
