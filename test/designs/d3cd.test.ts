@@ -216,6 +216,19 @@ describe('row 5 is designed away: returned blocks set no bit', () => {
 // ---------------------------------------------------------------- the designs' own misses
 
 describe('misses the checker finds', () => {
+  it('the threshold form counts what frees asked for: the split remainder (14 steps) is not counted, the lost wakeup (17 steps) is', () => {
+    const split = race(d3cBitmap, {}, 'free-blocks-marked');
+    expect(split.steps).toHaveLength(14);
+    const lost = race(d3cBitmap, {}, 'unhinted-below-threshold');
+    expect(lost.steps).toHaveLength(17);
+    expect(lost.message).toMatch(/^quiescent, yet 1 free block of order >= 1 that frees asked a hint for is still backed \(page \d\), with max_pages 1$/);
+    // The free that asked came after the pass set page_hinting_active, and the pass ended without it.
+    const asked = lost.steps.map((x) => x.summary.some((l) => l.includes('owed false -> true')));
+    const active = shape(lost.steps).indexOf('worker: init_hinting_wq');
+    expect(asked.lastIndexOf(true)).toBeGreaterThan(active);
+    expect(shape(lost.steps)[16]).toBe('worker: hinting_done');
+  });
+
   it('a split leaves an unmarked remainder: expand() sets no bit (d3c, 14 steps)', () => {
     const { steps, message } = race(d3cBitmap, {}, 'free-blocks-marked');
     expect(shape(steps).slice(5)).toEqual([
@@ -300,7 +313,7 @@ describe('misses the checker finds', () => {
     expect(shape(loose.steps).slice(-3)).toEqual(['vcpu1: free_one_page', 'worker: hinting_done', 'vcpu1: spin_unlock']);
     expect(bitChanges(loose.steps[26])).toEqual(['bits[0] false -> true']);
     expect(loose.steps[26].changes.some((c) => c.field === 'pending')).toBe(false);
-    expect(loose.message).toContain('2 free blocks of order >= 2 are still backed');
+    expect(loose.message).toContain('2 free blocks of order >= 2 that frees asked a hint for are still backed');
   });
 
   it('with poisoning, the discarded poison reads back as zero (15 steps)', () => {

@@ -198,32 +198,46 @@ function freeBlocksMarked(v: BitmapVariant): Invariant {
 
 /**
  * designs.md §7: for a threshold design, I5 reads "unreported < threshold".
- * Once all is quiet, fewer than max_pages free blocks of order >= MIN may
- * still be backed: free_pages counts blocks, and a pass starts at max_pages.
+ * What a threshold design promises is the obligation form of it: a free of
+ * order >= MIN asks for a hint (the ghost obligations.owed, as for
+ * no-missed-hints), and the design may sit on fewer than max_pages such
+ * requests, since free_pages counts them and a pass starts at max_pages.
+ * So once all is quiet, fewer than max_pages free blocks of order >= MIN
+ * that a free asked for may still be backed. A block nothing asked for (the
+ * half expand() puts back after a split) is not counted: free-blocks-marked
+ * and the strict no-backed-free-blocks see that one.
  */
 const unhintedBelowThreshold: Invariant = {
   id: 'unhinted-below-threshold',
   number: OWN,
   short: 'thresh',
-  title: 'When all is quiet, fewer than max_pages free blocks of order >= R are still backed',
-  why: 'A threshold design may leave up to max_pages - 1 blocks unhinted; more than that is memory the threshold does not explain.',
+  title: 'When all is quiet, fewer than max_pages free blocks of order >= R that a free asked a hint for are still backed',
+  why: 'A threshold design may sit on up to max_pages - 1 requests; more than that is work the threshold does not explain.',
   applies: () => true,
-  precondition: 'a quiescent state with a free block of order >= R',
+  precondition: 'a quiescent state with a free block of order >= R that a free asked a hint for',
   bind: (m) => {
     const R = m.cfg.reportOrder;
+    const f = m.f;
+    /** Whether a free asked a hint for some page of the block at head that the host still backs. */
+    const owedBacked = (s: State, head: number): boolean => {
+      for (let q = head; q < head + (1 << s[f.order + head]); q++) if (s[f.owed + q] && s[f.backing + q] === BACKED) return true;
+      return false;
+    };
+    const asked = (s: State, head: number): boolean => s[f.owner + head] === FREE_HEAD && s[f.order + head] >= R && owedBacked(s, head);
     return {
       state: (s) => {
         if (!quiescent(m, s)) return null;
         const heads: number[] = [];
-        for (let p = 0; p < m.cfg.pages; p++) if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] >= R && backed(m, s, p)) heads.push(p);
+        for (let p = 0; p < m.cfg.pages; p++) if (asked(s, p)) heads.push(p);
         if (heads.length < m.cfg.capacity) return null;
-        return `quiescent, yet ${heads.length} free blocks of order >= ${R} are still backed (pages ${heads.join(', ')}), with max_pages ${m.cfg.capacity}`;
+        const n = heads.length;
+        return `quiescent, yet ${n} free block${n === 1 ? '' : 's'} of order >= ${R} that frees asked a hint for ${n === 1 ? 'is' : 'are'} still backed (page${n === 1 ? '' : 's'} ${heads.join(', ')}), with max_pages ${m.cfg.capacity}`;
       },
-      // The check's own antecedent: a quiet moment with at least one free block of order >= MIN it could count.
+      // The check's own antecedent: a quiet moment with at least one such block it could count.
       reached: {
         state: (s) => {
           if (!quiescent(m, s)) return false;
-          for (let p = 0; p < m.cfg.pages; p++) if (s[m.f.owner + p] === FREE_HEAD && s[m.f.order + p] >= R) return true;
+          for (let p = 0; p < m.cfg.pages; p++) if (asked(s, p)) return true;
           return false;
         },
       },
@@ -630,7 +644,7 @@ const ACCEPTED = ['no-double-report', 'no-fake-oom'];
 const STRICT = ['no-missed-hints', 'no-backed-free-blocks', 'unhinted-below-threshold'];
 
 const SPLIT =
-  'An allocation that splits a free block puts the upper halves back through expand(), which sets no bit: a backed order-1 remainder is free, unmarked, and no later pass will look at it (14 steps). At max_pages 1 the threshold form of I5 is the strict one. Bounds: designs.md §7 (4 pages, a bitmap of 2 bits, threshold 1), with 2 vCPUs. At D5\'s 8 pages (4 bits) the verdicts are the same (measured: 2.9 million states for v11, 2.5 million for v12), but that search takes seconds, so it is not a row.';
+  'An allocation that splits a free block puts the upper halves back through expand(), which sets no bit: a backed order-1 remainder is free, unmarked, and no later pass will look at it (free-blocks-marked and the strict form, 14 steps). Nothing asked for the remainder; what no-missed-hints and the threshold form (at max_pages 1 the same statement) find is lost work, in 17 steps: a free while page_hinting_active sets its bit but queues nothing, and the pass that was running ends without it. Bounds: designs.md §7 (4 pages, a bitmap of 2 bits, threshold 1), with 2 vCPUs. At D5\'s 8 pages (4 bits) the verdicts are the same (measured: 2.9 million states for v11, 2.5 million for v12), but that search takes seconds, so it is not a row.';
 
 const THRESHOLD =
   'max_pages 2 (the kernel\'s 16, scaled down): one freed block never reaches the threshold, so the strict no-missed-hints fails in 6 steps, as designs.md §7 expects of a threshold design. The threshold form fails as well: v11\'s lost wakeup leaves two backed blocks with their bits set, free_pages = max_pages and no work queued (29 steps); in v12 both blocks lose their bits in the clear_bit() window (30 steps).';
@@ -651,7 +665,7 @@ export const d3cBitmap = bitmapDesign(
     {
       config: { poison: 'on', host: 'dontneed' },
       violates: ['poison-reads-back', ...STRICT, 'free-blocks-marked', ...ACCEPTED],
-      why: 'v10/v11 know nothing of page poisoning: the host discards a poisoned block and its next allocation reads zero (row 16\'s failure, here in D3c). With no initial flush, the memory the boot-time poisoning backed is never hinted (depth 0).',
+      why: 'v10/v11 know nothing of page poisoning: the host discards a poisoned block and its next allocation reads zero (row 16\'s failure, here in D3c). With no initial flush, the memory the boot-time poisoning backed is never hinted (the strict form and free-blocks-marked, depth 0); no free asked for it, so the threshold form and no-missed-hints fail only on the lost wakeup (17 steps).',
     },
   ],
   { accepts: D3CD_ACCEPTS },
