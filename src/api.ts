@@ -138,6 +138,8 @@ export interface DesignSpec<
   readonly hostAcksEarly?: boolean;
   /** The design reads zone->_watermark (`k.cfg.watermarkMin`, set from --watermark-min, default 0). */
   readonly watermarks?: boolean;
+  /** The design takes part in pageblock migratetypes (--migratetypes on: the types, the merge restriction, the isolator actor). */
+  readonly migratetypes?: boolean;
   /** Bounds under which the design could never act: return the problem in one line (the check stops with exit 2). */
   readonly checkConfig?: (cfg: Config) => string | undefined;
   /** Set the design's fields in the booted state (fields start at 0, actors in their first phase). */
@@ -171,12 +173,12 @@ export interface DesignSpec<
 /** The fields a DesignSpec may have: anything else is a misspelling (a JavaScript file has no compiler to say so). */
 const SPEC_FIELDS = [
   'id', 'title', 'summary', 'broken', 'defaults', 'actors', 'state', 'pages', 'cpus', 'vcpuPhases', 'events',
-  'hostAcksEarly', 'watermarks', 'checkConfig', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
+  'hostAcksEarly', 'watermarks', 'migratetypes', 'checkConfig', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
 ];
 const STEP_FIELDS = ['name', 'kernel', 'args', 'pre', 'apply'];
 const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'asksForHint', 'keepReportedOffList'];
 
-export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'obligations', 'events'];
+export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'obligations', 'pageblocks', 'isolator', 'events'];
 
 function domainOk(d: unknown): d is Domain {
   if (d === 'bool') return true;
@@ -351,6 +353,7 @@ export function defineDesign<
     ...(spec.hostAcksEarly ? { hostAcksEarly: true } : {}),
     ...(spec.watermarks ? { watermarks: true } : {}),
     ...(spec.checkConfig !== undefined ? { checkConfig: spec.checkConfig } : {}),
+    ...(spec.migratetypes ? { migratetypes: true } : {}),
     ...(spec.vcpuPhases !== undefined ? { vcpuPhases: spec.vcpuPhases } : {}),
     groups,
     ...(spec.events !== undefined ? { events } : {}),

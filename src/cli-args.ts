@@ -61,7 +61,7 @@ export function configOverrides(p: Parsed): Partial<Config> {
   const o: Record<string, unknown> = {};
   const map: Record<string, keyof Config> = {
     '--cpus': 'cpus', '--pages': 'pages', '--max-order': 'maxOrder', '--report-order': 'reportOrder',
-    '--capacity': 'capacity', '--watermark-min': 'watermarkMin', '--poison': 'poison', '--host': 'host', '--mutant': 'mutant',
+    '--capacity': 'capacity', '--watermark-min': 'watermarkMin', '--migratetypes': 'migratetypes', '--poison': 'poison', '--host': 'host', '--mutant': 'mutant',
   };
   for (const [flag, key] of Object.entries(map)) if (p[flag] !== undefined) o[key] = p[flag];
   if (o.poison !== undefined && !(POISON_MODES as readonly string[]).includes(o.poison as string)) {

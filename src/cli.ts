@@ -43,6 +43,7 @@ check options:
   --report-order R       smallest order a hint covers (0..K; stands in for pageblock_order)
   --capacity C           blocks per report batch (1-8)
   --watermark-min N      zone min watermark in pages (0..pages; designs that read watermarks, d5-*)
+  --migratetypes off|on  pageblock migratetypes and a pageblock isolator (designs that take part: d2-merge-notifier, d5-*)
   --poison off|on|init-on-free
   --host dontneed|madv-free|poison-on-fault|skip-if-poisoned
   --mutant <name>        a named mutant of the design (spin-reference: hold-lock, no-isolate)
@@ -104,6 +105,7 @@ const CHECK_FLAGS: Record<string, FlagKind> = {
   '--report-order': 'int',
   '--capacity': 'int',
   '--watermark-min': 'int',
+  '--migratetypes': 'string',
   '--poison': 'string',
   '--host': 'string',
   '--mutant': 'string',

@@ -28,4 +28,5 @@ export * as allocator from './model/allocator.js';
 export * as host from './model/host.js';
 export * as zoneLock from './model/zone-lock.js';
 export * as vcpu from './model/vcpu.js';
+export * as isolator from './model/isolator.js';
 export { DesignError, loadDesignFile } from './load.js';

@@ -45,7 +45,7 @@ describe('hintcheck check', () => {
     const j = JSON.parse(r.out);
     expect(Object.keys(j)).toEqual(expect.arrayContaining(['design', 'config', 'complete', 'states', 'transitions', 'depth', 'seconds', 'results']));
     expect(j.design).toBe('d5-no-isolate');
-    expect(j.config).toEqual({ cpus: 2, pages: 4, maxOrder: 1, reportOrder: 1, capacity: 1, poison: 'off', host: 'dontneed', mutant: 'none', watermarkMin: 0 });
+    expect(j.config).toEqual({ cpus: 2, pages: 4, maxOrder: 1, reportOrder: 1, capacity: 1, poison: 'off', host: 'dontneed', mutant: 'none', watermarkMin: 0, migratetypes: 'off' });
     expect(j.results.map((x: { invariant: string }) => x.invariant)).toEqual(['no-reuse-while-hinting', 'no-hint-under-zone-lock']);
     const v = j.results[0];
     expect(v.verdict).toBe('violated');

@@ -27,7 +27,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const LIMIT = 6000;
 
 /** The smallest configuration of the biggest designs (D6's migration has many steps) may take more. */
-const FALLBACK = 100_000;
+const FALLBACK = 120_000;
 
 /** Small configurations to try, largest first, when none of a design's matrix rows is small enough. */
 const TINY: readonly Partial<Config>[] = [
@@ -61,6 +61,11 @@ function configsOf(design: Design): Partial<Config>[] {
   const tiny = TINY.find((c) => fits(design, c));
   if (tiny !== undefined && JSON.stringify(tiny) !== JSON.stringify(row)) out.push(tiny);
   if (out.length === 0 && fits(design, SMALLEST, FALLBACK)) out.push(SMALLEST);
+  // With pageblock migratetypes and the isolator as well, where the design takes part.
+  if (design.migratetypes) {
+    const typed = [...out, ...TINY].map((c) => ({ ...c, migratetypes: 'on' as const })).find((c) => fits(design, c));
+    if (typed !== undefined) out.push(typed);
+  }
   return out;
 }
 

@@ -670,6 +670,63 @@ describe('D5 reporter report and page_reporting_drain', () => {
   });
 });
 
+describe('pageblock isolation (--migratetypes on)', () => {
+  const m = model(d5PageReporting, { migratetypes: 'on' }); // 8 pages, R 1: four pageblocks of 2 pages
+  const start = (pb: number) => action(m, 'isolator', 'start_isolate_page_range', { pageblock: pb });
+  const undo = action(m, 'isolator', 'undo_isolate_page_range');
+
+  it('splits the free block around the pageblock, and the isolated piece does not merge back at pageblock_order', () => {
+    const next = take(m, m.initial(), start(1));
+    expect(column(m, next, 'pageblocks', 'mt')).toEqual(['movable', 'isolate', 'movable', 'movable']);
+    expect(column(m, next, 'pages', 'owner').slice(0, 4)).toEqual(['free-head', 'free-tail', 'free-head', 'free-tail']);
+    expect(column(m, next, 'pages', 'order').slice(0, 4)).toEqual([1, 0, 1, 0]);
+    expect(read(m, next, 'freeArea', 'nrFree')).toEqual([0, 2, 1]);
+    expect(read(m, next, 'isolator', 'phase')).toBe('isolated');
+    expect(read(m, next, 'zone', 'lock')).toBe('free');
+    // No allocation takes the isolated block; the MOVABLE half is the smallest block it may take.
+    expect(enabled(m, next, action(m, 'vcpu0', 'alloc_pages', { order: 1, block: 2 }))).toBe(false);
+    expect(enabled(m, next, action(m, 'vcpu0', 'alloc_pages', { order: 1, block: 0 }))).toBe(true);
+  });
+
+  it('keeps the isolate list from the walk', () => {
+    const s = state(m, { reporter: { state: 'active', phase: 'walking', order: 1 } }, take(m, m.initial(), start(1)));
+    const takes = actionsOf(m, 'reporter', 'page_reporting_cycle').filter((a) => a.args.order === 1 && enabled(m, s, a)).map((a) => a.args.isolate);
+    expect(takes).toEqual(['0']);
+  });
+
+  it('undo merges the pageblock with its free buddy again, without a notify', () => {
+    const isolated = state(m, { reporter: { state: 'idle' } }, take(m, m.initial(), start(1)));
+    const next = take(m, isolated, undo);
+    expect(column(m, next, 'pageblocks', 'mt')).toEqual(['movable', 'movable', 'movable', 'movable']);
+    expect(column(m, next, 'pages', 'owner').slice(0, 4)).toEqual(['free-head', 'free-tail', 'free-tail', 'free-tail']);
+    expect(read(m, next, 'pages', 'order', 0)).toBe(2);
+    expect(read(m, next, 'freeArea', 'nrFree')).toEqual([0, 0, 2]);
+    expect(read(m, next, 'reporter', 'state')).toBe('idle');
+    expect(read(m, next, 'isolator', 'phase')).toBe('idle');
+  });
+
+  it('a drained block meets an isolated buddy it may not merge with', () => {
+    // The reporter's order-1 block at 0 comes back while pageblock 1 (pages 2-3, free) is isolated.
+    const s = state(m, {
+      ...zone(m, [
+        { at: 0, order: 1, as: 'isolated' },
+        { at: 2, order: 1, as: 'free' },
+        { at: 4, order: 2, as: 'free', reported: true },
+      ]),
+      pageblocks: [{}, { mt: 'isolate' }],
+      isolator: { phase: 'isolated', block: 1 },
+      reporter: { state: 'active', phase: 'waiting', order: 1, vq: 'done', leftover: true },
+    });
+    const next = take(m, s, action(m, 'reporter', 'page_reporting_drain'));
+    expect(column(m, next, 'pages', 'order').slice(0, 4)).toEqual([1, 0, 1, 0]);
+    expect(read(m, next, 'pages', 'reported', 0)).toBe(true);
+  });
+
+  it('is refused by a design that does not take part', () => {
+    expect(() => resolveConfig(d1ArchFreePage, { migratetypes: 'on' })).toThrow(/--migratetypes: design d1-arch-free-page does not take part in pageblock migratetypes/);
+  });
+});
+
 describe('D5 configuration', () => {
   it('refuses a zone that could never pass the process_zone gate, in one line', () => {
     expect(() => resolveConfig(d5PageReporting, { reportOrder: 2 })).toThrow(

@@ -23,6 +23,7 @@ import type { Invariant } from './types.js';
  * page and `listed` one int per order, owned by the caller.
  */
 export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int32Array = new Int32Array(m.cfg.maxOrder + 1), buddies = true): string | null {
+  const R = m.cfg.reportOrder;
   const f = m.f;
   const n = m.cfg.pages;
   cover.fill(0);
@@ -69,12 +70,23 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
   // __free_one_page() merges a block with its free buddy before it lists it, so outside
   // zone->lock no two buddies are free side by side: a putback that skipped the merge
   // leaves memory split for good (an order-K allocation fails with 2^K pages free).
+  // And a merged block never spans pageblocks of different types: __free_one_page() stops at the first one.
+  if (f.pbMt >= 0) {
+    for (let p = 0; p < n; p++) {
+      if (s[f.owner + p] !== FREE_HEAD || s[f.order + p] <= R) continue;
+      for (let q = p + (1 << R); q < p + (1 << s[f.order + p]); q += 1 << R) {
+        if (s[f.pbMt + (q >> R)] !== s[f.pbMt + (p >> R)]) return `the free order-${s[f.order + p]} block at page ${p} spans pageblocks ${p >> R} and ${q >> R} of different migratetypes`;
+      }
+    }
+  }
   if (buddies && lockFree(m, s)) {
     for (let p = 0; p < n; p++) {
       if (s[f.owner + p] !== FREE_HEAD) continue;
       const o = s[f.order + p];
       const buddy = p ^ (1 << o);
       if (o < m.cfg.maxOrder && buddy > p && buddy < n && s[f.owner + buddy] === FREE_HEAD && s[f.order + buddy] === o) {
+        // At order >= pageblock_order a MOVABLE block and an ISOLATE buddy stay apart on purpose.
+        if (f.pbMt >= 0 && o >= R && s[f.pbMt + (p >> R)] !== s[f.pbMt + (buddy >> R)]) continue;
         return `the free order-${o} blocks at pages ${p} and ${buddy} are buddies, both listed and not merged`;
       }
     }
@@ -97,7 +109,8 @@ export const allocatorConservation: Invariant = {
     const listed = new Int32Array(m.cfg.maxOrder + 1);
     return {
       state: (s) => conservation(m, s, cover, listed),
-      reads: ['pages', 'freeArea', 'vcpus'],
+      // The merge law holds outside zone->lock: the lock is read too, so the check is not cached per allocator segment.
+      reads: ['pages', 'freeArea', 'vcpus', 'zone', ...(f.pbMt >= 0 ? ['pageblocks'] : [])],
       // Boot puts every page in a free block, where the laws hold by construction: a page can only be lost or handed out twice once some block has left the lists (allocated, isolated, or parked mid-merge).
       reached: {
         state: (s) => {

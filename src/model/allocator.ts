@@ -119,6 +119,9 @@ export function mergeWithBuddy(m: Model, s: State, head: number, order: number):
   if (order >= m.cfg.maxOrder) return -1;
   const buddy = head ^ (1 << order);
   if (s[f.owner + buddy] !== FREE_HEAD || s[f.order + buddy] !== order) return -1;
+  // "We want to prevent merge between freepages on pageblock without fallbacks and normal pageblock":
+  // at order >= pageblock_order, MOVABLE and ISOLATE buddies stay apart (MIGRATE_ISOLATE is not mergeable).
+  if (f.pbMt >= 0 && order >= m.cfg.reportOrder && s[f.pbMt + (head >> m.cfg.reportOrder)] !== s[f.pbMt + (buddy >> m.cfg.reportOrder)]) return -1;
   delPageFromFreeList(m, s, buddy, order);
   s[f.order + buddy] = 0;
   return buddy < head ? buddy : head;
@@ -174,13 +177,18 @@ export function waiveHint(m: Model, s: State, head: number, order: number): void
 }
 
 /**
- * NR_FREE_PAGES: the pages on the free lists. __isolate_free_page()'s
+ * NR_FREE_PAGES: the pages on the free lists but the isolate ones. __isolate_free_page()'s
  * __mod_zone_freepage_state(zone, -(1UL << order), mt) takes an isolated
  * block out of it, and __putback_isolated_page() puts it back.
  */
 export function nrFreePages(m: Model, s: State): number {
+  const f = m.f;
   let n = 0;
-  for (let o = 0; o <= m.cfg.maxOrder; o++) n += s[m.f.nrFree + o] << o;
+  for (let o = 0; o <= m.cfg.maxOrder; o++) n += s[f.nrFree + o] << o;
+  if (f.pbMt < 0) return n;
+  // account_freepages(): "if (is_migrate_isolate(migratetype)) return;": the isolate lists are not counted.
+  const R = m.cfg.reportOrder;
+  for (let p = 0; p < m.cfg.pages; p++) if (s[f.owner + p] === FREE_HEAD && s[f.pbMt + (p >> R)] === 1) n -= 1 << s[f.order + p];
   return n;
 }
 

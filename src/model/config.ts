@@ -10,6 +10,9 @@ export const POISON_MODES = ['off', 'on', 'init-on-free'] as const;
 export type PoisonMode = (typeof POISON_MODES)[number];
 
 export const HOST_MODES = ['dontneed', 'madv-free', 'poison-on-fault', 'skip-if-poisoned'] as const;
+
+export const MIGRATETYPE_MODES = ['off', 'on'] as const;
+export type MigratetypeMode = (typeof MIGRATETYPE_MODES)[number];
 export type HostMode = (typeof HOST_MODES)[number];
 
 export interface Config {
@@ -37,9 +40,15 @@ export interface Config {
    * these zone sizes.
    */
   readonly watermarkMin?: number;
+  /**
+   * Pageblock migratetypes (MOVABLE and ISOLATE per pageblock of 2^R pages)
+   * and the pageblock isolator, for designs that declare them
+   * (Design.migratetypes); absent for the others.
+   */
+  readonly migratetypes?: MigratetypeMode;
 }
 
-export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant', 'watermarkMin'] as const;
+export const CONFIG_KEYS = ['cpus', 'pages', 'maxOrder', 'reportOrder', 'capacity', 'poison', 'host', 'mutant', 'watermarkMin', 'migratetypes'] as const;
 
 export { UsageError } from '../errors.js';
 
@@ -70,6 +79,9 @@ export function validateConfig(c: Config): Config {
     );
   }
   if (c.watermarkMin !== undefined) checkRange('watermarkMin', '--watermark-min', c.watermarkMin, 0, c.pages);
+  if (c.migratetypes !== undefined && !(MIGRATETYPE_MODES as readonly string[]).includes(c.migratetypes)) {
+    throw new UsageError(`--migratetypes ${c.migratetypes} is unknown: accepted ${MIGRATETYPE_MODES.join(', ')}`);
+  }
   if (!(POISON_MODES as readonly string[]).includes(c.poison)) {
     throw new UsageError(`--poison ${c.poison} is unknown: accepted ${POISON_MODES.join(', ')}`);
   }
@@ -82,7 +94,8 @@ export function validateConfig(c: Config): Config {
 export function describeConfig(c: Config): string {
   const mutant = c.mutant !== 'none' ? ` mutant=${c.mutant}` : '';
   const wmark = c.watermarkMin !== undefined ? ` watermark-min=${c.watermarkMin} low=${lowWatermark(c)}` : '';
-  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}${wmark}${mutant}`;
+  const mt = c.migratetypes === 'on' ? ' migratetypes=on' : '';
+  return `cpus=${c.cpus} pages=${c.pages} max-order=${c.maxOrder} report-order=${c.reportOrder} capacity=${c.capacity} poison=${c.poison} host=${c.host}${wmark}${mt}${mutant}`;
 }
 
 /**

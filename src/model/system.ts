@@ -11,14 +11,16 @@ import { DesignError, designError, inDesign } from '../errors.js';
 import { Layout, type FieldDecl, type GroupDecl } from './layout.js';
 import type { Action, CoreFields, Design, DesignInstance, Hooks, Model, State } from './types.js';
 import { vcpuActions, vcpuFields } from './vcpu.js';
+import { hasMigratetypes, isolatorActions, isolatorFields, pageblockFields } from './isolator.js';
 import { lockField } from './zone-lock.js';
 
 /** Who reads the zone watermarks, for the message that refuses --watermark-min elsewhere. */
 const WATERMARK_DESIGNS_HINT = 'designs that declare watermarks (the d5-* family)';
+const MIGRATETYPE_DESIGNS_HINT = 'designs that declare migratetypes (d2-merge-notifier and the d5-* family)';
 
 export function actorNames(cfg: Config, design: Design): string[] {
   if (design.standalone) return [...design.actorsFor!(cfg)];
-  return [...Array.from({ length: cfg.cpus }, (_, c) => `vcpu${c}`), ...design.actors, 'host'];
+  return [...Array.from({ length: cfg.cpus }, (_, c) => `vcpu${c}`), ...design.actors, ...(hasMigratetypes(cfg) ? ['isolator'] : []), 'host'];
 }
 
 /** The design's defaults under the user's overrides. */
@@ -26,12 +28,15 @@ export function resolveConfig(design: Design, over: Partial<Config> = {}): Confi
   const base: Config = {
     cpus: 2, pages: 4, maxOrder: 2, reportOrder: 1, capacity: 2, poison: 'off', host: 'dontneed', mutant: 'none',
   };
+  if (!design.migratetypes && (over.migratetypes !== undefined || design.defaults.migratetypes !== undefined)) {
+    throw new UsageError(`--migratetypes: design ${design.id} does not take part in pageblock migratetypes: accepted only by ${MIGRATETYPE_DESIGNS_HINT}`);
+  }
   if (!design.watermarks && (over.watermarkMin !== undefined || design.defaults.watermarkMin !== undefined)) {
     throw new UsageError(
       `--watermark-min: design ${design.id} reads no zone watermarks: accepted only by ${WATERMARK_DESIGNS_HINT}`,
     );
   }
-  const merged: { -readonly [K in keyof Config]: Config[K] } = { ...base, ...(design.watermarks ? { watermarkMin: 0 } : {}), ...design.defaults };
+  const merged: { -readonly [K in keyof Config]: Config[K] } = { ...base, ...(design.watermarks ? { watermarkMin: 0 } : {}), ...(design.migratetypes ? { migratetypes: 'off' as const } : {}), ...design.defaults };
   for (const [k, v] of Object.entries(over)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   const accepted = ['none', ...(design.mutants ?? [])];
   if (!accepted.includes(merged.mutant)) {
@@ -78,6 +83,12 @@ class BuiltModel implements Model {
           { name: 'vcpus', segment: 0, rows: cfg.cpus, rowLabel: (c) => `vcpu${c}`, fields: vcpuFields(cfg, design.vcpuPhases) },
           { name: 'memory', rows: cfg.pages, rowLabel: (p) => `page ${p}`, fields: memoryFields(Boolean(design.hostAcksEarly)) },
           { name: 'zone', fields: lockField(this.actors) },
+          ...(hasMigratetypes(cfg)
+            ? [
+                { name: 'pageblocks', segment: 0 as const, rows: cfg.pages >> cfg.reportOrder, rowLabel: (b: number) => `pageblock ${b}`, fields: pageblockFields() },
+                { name: 'isolator', fields: isolatorFields(cfg) },
+              ]
+            : []),
           // A ghost of no-missed-hints, kept only where that invariant applies: which free pages a notifying free left owed a hint.
           ...(design.skip?.['no-missed-hints'] === undefined
             ? [{ name: 'obligations', rows: cfg.pages, rowLabel: (p: number) => `page ${p}`, fields: { owed: { domain: 'bool' as const, doc: 'ghost: a free that notifies (final order >= R) left this page on a free list, and no hint or allocation has discharged it since' } } }]
@@ -113,6 +124,9 @@ class BuiltModel implements Model {
       backing: at('memory', 'backing'),
       inflight: at('memory', 'inflight'),
       owed: at('obligations', 'owed'),
+      pbMt: at('pageblocks', 'mt'),
+      isoPhase: at('isolator', 'phase'),
+      isoBlock: at('isolator', 'block'),
       vPhase: at('vcpus', 'phase'),
       vHead: at('vcpus', 'head'),
       vOrder: at('vcpus', 'order'),
@@ -129,7 +143,7 @@ class BuiltModel implements Model {
     this.instance = design.instantiate(this);
     Object.assign(hooks, this.instance.hooks);
     const vcpuSteps = design.standalone ? [] : Array.from({ length: cfg.cpus }, (_, c) => vcpuActions(this, c)).flat();
-    const specs = [...vcpuSteps, ...this.instance.actions];
+    const specs = [...vcpuSteps, ...this.instance.actions, ...(hasMigratetypes(cfg) && !design.standalone ? isolatorActions(this) : [])];
     this.actions = specs.map((a, id) => ({ ...a, id }));
   }
 

@@ -33,6 +33,11 @@ export interface CoreFields {
    * a free that notifies put p on a free list and nothing has discharged it.
    */
   readonly owed: number;
+  /** pageblocks.mt[pb] (--migratetypes on; -1 otherwise): MOVABLE or ISOLATE. */
+  readonly pbMt: number;
+  /** isolator.phase / isolator.block (--migratetypes on; -1 otherwise). */
+  readonly isoPhase: number;
+  readonly isoBlock: number;
   /** vcpus.phase[c] / head[c] / order[c]: where vCPU c is in its alloc-use-free cycle and the block it holds. */
   readonly vPhase: number;
   readonly vHead: number;
@@ -166,6 +171,8 @@ export interface Design {
   readonly hostAcksEarly?: boolean;
   /** The design reads the zone's watermarks: Config.watermarkMin is set (default 0) and --watermark-min accepted. */
   readonly watermarks?: boolean;
+  /** The design takes part in pageblock migratetypes: --migratetypes on adds the pageblock types, the merge restriction and the isolator actor. */
+  readonly migratetypes?: boolean;
   /** Bounds under which the design can never act (e.g. a watermark gate no zone of that size passes): the problem, in one line. */
   readonly checkConfig?: (cfg: Config) => string | undefined;
   /** vCPU phases the design adds (after the core ones), for vCPU steps of its own. */

@@ -20,6 +20,7 @@ import { BACKED, contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero
 import type { FieldDecl } from './layout.js';
 import type { ActionSpec, Model, State } from './types.js';
 import { acquire, lockFree, lockHeldBy, release } from './zone-lock.js';
+import { onIsolateList } from './isolator.js';
 
 export const PHASES = [
   'idle',
@@ -80,9 +81,9 @@ export function allocPages(m: Model, s: State, c: number, order: number, head: n
   const k = s[f.order + head];
   if (!isFreeHead(m, s, head, k) || k < order) return false;
   const hooks = m.hooks;
-  if (hooks.allocatable === undefined) {
+  if (hooks.allocatable === undefined && m.f.pbMt < 0) {
     if (smallestFreeOrder(m, s, order) !== k) return false;
-  } else if (!hooks.allocatable(s, head, k) || smallestAllocatableOrder(m, s, order) !== k) {
+  } else if (!mayAllocate(m, s, head, k) || smallestAllocatableOrder(m, s, order) !== k) {
     return false;
   }
   acquire(m, s, c);
@@ -94,15 +95,25 @@ export function allocPages(m: Model, s: State, c: number, order: number, head: n
   return true;
 }
 
-/** Smallest order >= `order` with a free block the design lets the allocator take (a list it may use), or -1. */
+/**
+ * Whether __rmqueue_smallest() may take the free block at `head`: it is on a
+ * MOVABLE list (never MIGRATE_ISOLATE, --migratetypes on), and the design's
+ * `allocatable` lets it.
+ */
+function mayAllocate(m: Model, s: State, head: number, order: number): boolean {
+  if (onIsolateList(m, s, head)) return false;
+  const hook = m.hooks.allocatable;
+  return hook === undefined || hook(s, head, order);
+}
+
+/** Smallest order >= `order` with a free block the allocator may take (a list it may use), or -1. */
 function smallestAllocatableOrder(m: Model, s: State, order: number): number {
   const f = m.f;
-  const hook = m.hooks.allocatable!;
   let best = -1;
   for (let p = 0; p < m.cfg.pages; p++) {
     if (s[f.owner + p] !== FREE_HEAD) continue;
     const o = s[f.order + p];
-    if (o >= order && (best < 0 || o < best) && hook(s, p, o)) best = o;
+    if (o >= order && (best < 0 || o < best) && mayAllocate(m, s, p, o)) best = o;
   }
   return best;
 }
@@ -110,10 +121,9 @@ function smallestAllocatableOrder(m: Model, s: State, order: number): number {
 /** Whether some free block of order >= `order` may be allocated. */
 function canAllocate(m: Model, s: State, order: number): boolean {
   const f = m.f;
-  const hook = m.hooks.allocatable;
   for (let p = 0; p < m.cfg.pages; p++) {
     if (s[f.owner + p] !== FREE_HEAD || s[f.order + p] < order) continue;
-    if (hook === undefined || hook(s, p, s[f.order + p])) return true;
+    if (mayAllocate(m, s, p, s[f.order + p])) return true;
   }
   return false;
 }
@@ -125,6 +135,8 @@ function canAllocate(m: Model, s: State, order: number): boolean {
  * engine's, not another actor's.
  */
 export function engineWithholds(m: Model, s: State, head: number, order: number): boolean {
+  // A block on an isolate list is the isolator's (offline_pages()), not the engine's.
+  if (onIsolateList(m, s, head)) return false;
   const hook = m.hooks.allocatable;
   if (hook === undefined || hook(s, head, order)) return false;
   const withheld = m.hooks.withheldByEngine;
@@ -150,11 +162,10 @@ function engineHoldsEnough(m: Model, s: State, order: number): boolean {
     freeOnePage(m, t, t[f.vHead + c], t[f.vOrder + c], false);
   }
   // The allocation failed on s: a block it may take on t, or one the engine keeps from it, is the engine's memory.
-  const hook = m.hooks.allocatable;
   for (let p = 0; p < m.cfg.pages; p++) {
     if (t[f.owner + p] !== FREE_HEAD || t[f.order + p] < order) continue;
     const o = t[f.order + p];
-    if (hook === undefined || hook(t, p, o) || engineWithholds(m, t, p, o)) return true;
+    if (mayAllocate(m, t, p, o) || engineWithholds(m, t, p, o)) return true;
   }
   return false;
 }

@@ -171,7 +171,7 @@ export interface DesignOptions {
   readonly accepts?: Readonly<Record<string, string>>;
 }
 
-/** D2 and its placements, without migratetypes. */
+/** D2 and its placements; with --migratetypes on, beside the core's pageblock isolator. */
 export function mergeNotifierDesign(id: string, title: string, summary: string, v: MergeNotifierVariant, expect: readonly Expectation[], o: DesignOptions = {}): Design {
   return defineDesign({
     id,
@@ -180,6 +180,8 @@ export function mergeNotifierDesign(id: string, title: string, summary: string, 
     ...(o.broken !== undefined ? { broken: o.broken } : {}),
     ...(o.accepts !== undefined ? { accepts: o.accepts } : {}),
     defaults: { ...DEFAULTS, ...o.defaults },
+    // --migratetypes on: the core's pageblock types and isolator (the stale-migratetype race of row 3 is d2-isolation-race's own).
+    migratetypes: true,
     actors: {},
     vcpuPhases: MERGE_PHASES,
     invariants: [oneHintPerBlock],
@@ -420,6 +422,11 @@ export const d2MergeNotifier = mergeNotifierDesign(
       config: { poison: 'on' },
       violates: ['no-backed-free-blocks'],
       why: 'kvm_guest_init() leaves pv_free_page_hint_enabled off under poisoning and both hooks hang off it: nothing is ever hinted, and the booted guest, whose poisoning touched every page, keeps it all backed.',
+    },
+    {
+      config: { cpus: 2, migratetypes: 'on' },
+      violates: [DOUBLE, ROW7],
+      why: 'Beside a pageblock isolator (8 steps): isolating a pageblock splits the free order-2 block around it, and the MOVABLE half cannot merge with the isolated one at pageblock_order, so an order-2 allocation fails while a merge sits in limbo that would have made room (row 7, at 2 vCPUs instead of 3). The merge notifier hints synchronously inside the free, so no request is ever left outstanding (no-missed-hints holds, unreached). The stale-migratetype race of designs.md §4 row 3 needs the free to read the type before dropping the lock, which d2-isolation-race models.',
     },
   ],
   { defaults: { cpus: 3 }, accepts: D2_ACCEPTS },

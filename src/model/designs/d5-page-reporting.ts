@@ -43,6 +43,7 @@
 import { defineDesign, type Args, type StepSpec } from '../../api.js';
 import { FREE_HEAD, ISOLATED_HEAD, isFreeHead, isolateFreePage, nrFreePages, putbackIsolatedPage, waiveHint, zoneWatermarkOk } from '../allocator.js';
 import { lowWatermark, type Config } from '../config.js';
+import { onIsolateList } from '../isolator.js';
 import { ACKED, ackBeforeDiscard, anyInflight, HINTED, hintRange, landDiscards } from '../host.js';
 import type { Design, Expectation, State } from '../types.js';
 import { acquire, lockFree, lockHeldBy, release } from '../zone-lock.js';
@@ -115,6 +116,7 @@ export function pageReportingDesign(
     // Nothing but the vCPUs' own rows and the lock names a vCPU.
     symmetricCpus: true,
     watermarks: true,
+    migratetypes: true,
     checkConfig: (cfg) => {
       const gate = lowWatermark(cfg) + (cfg.capacity << cfg.reportOrder);
       return gate >= cfg.pages
@@ -207,7 +209,8 @@ export function pageReportingDesign(
         let mask = 0;
         for (let j = 0; j < cfg.pages >> order; j++) {
           const head = j << order;
-          if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !batched(s, head)) mask |= 1 << j;
+          // "We do not pull pages from the isolate free list."
+          if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !batched(s, head) && !onIsolateList(m, s, head)) mask |= 1 << j;
         }
         return mask;
       };
@@ -241,6 +244,14 @@ export function pageReportingDesign(
        * page_reporting_process_zone() reports the leftover or the pass ends.
        */
       const leaveList = (s: State, order: number): void => {
+        // Then the isolate list of this order, the last migratetype: "We do not pull pages from the isolate
+        // free list", so what a free asked for there is given up.
+        if (m.f.pbMt >= 0) {
+          for (let j = 0; j < cfg.pages >> order; j++) {
+            const head = j << order;
+            if (isFreeHead(m, s, head, order) && onIsolateList(m, s, head)) waiveHint(m, s, head, order);
+          }
+        }
         release(m, s);
         s[at.reporter.budget] = 0;
         if (order < cfg.maxOrder) {
