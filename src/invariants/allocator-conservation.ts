@@ -107,8 +107,28 @@ export const allocatorConservation: Invariant = {
     const n = m.cfg.pages;
     const cover = new Uint8Array(n);
     const listed = new Int32Array(m.cfg.maxOrder + 1);
+    // Bytes of the free lists' state: the pages' owner, order and PageReported, and nr_free.
+    const spans: [number, number][] = [[f.owner, n], [f.order, n], [f.reported, n], [f.nrFree, m.cfg.maxOrder + 1]];
+    const changesLists = (a: State, b: State): boolean => {
+      for (const [at, len] of spans) for (let i = at; i < at + len; i++) if (a[i] !== b[i]) return true;
+      return false;
+    };
     return {
       state: (s) => conservation(m, s, cover, listed),
+      /**
+       * account_freepages() and __putback_isolated_page(): lockdep_assert_held(&zone->lock). A step
+       * that changes the free lists runs with zone->lock free or held by its own actor, before and
+       * after: never while another actor holds it.
+       */
+      edge: (before, after, action) => {
+        if (f.owner < 0 || !changesLists(before, after)) return null;
+        const own = action.actor + 1;
+        for (const s of [before, after]) {
+          const holder = s[f.lock];
+          if (holder !== 0 && holder !== own) return `${m.actors[action.actor]} changed the free lists while ${m.actors[holder - 1]} held zone->lock`;
+        }
+        return null;
+      },
       // The merge law holds outside zone->lock: the lock is read too, so the check is not cached per allocator segment.
       reads: ['pages', 'freeArea', 'vcpus', 'zone', ...(f.pbMt >= 0 ? ['pageblocks'] : [])],
       // Boot puts every page in a free block, where the laws hold by construction: a page can only be lost or handed out twice once some block has left the lists (allocated, isolated, or parked mid-merge).

@@ -584,7 +584,7 @@ function asyncReturnDesign(id: string, title: string, summary: string, v: AsyncR
 }
 
 const ROW6_WHY =
-  'designs.md §4 row 6 as the doc writes it needs a returned block with a buddy, so MIN sits one order below the top here (v10 later hinted at MAX_ORDER - 2): release_buddy_pages() sees the buddy free without zone->lock, a vCPU holding the lock allocates it, and __free_one_page() list_del()s it anyway: the pages are both merged and allocated. 4 pages, the bound designs.md §7 names for this race.';
+  'designs.md §4 row 6 as the doc writes it needs a returned block with a buddy, so MIN sits one order below the top here (v10 later hinted at MAX_ORDER - 2): release_buddy_pages() sees the buddy free without zone->lock, a vCPU holding the lock allocates it, and __free_one_page() list_del()s it anyway: the pages are both merged and allocated. The lock law sees it first (21 steps): the unlocked list change while the vCPU holds zone->lock. 4 pages, the bound designs.md §7 names for this race.';
 
 export const d3bAsyncReturn = asyncReturnDesign(
   'd3b-async-return',
@@ -593,8 +593,8 @@ export const d3bAsyncReturn = asyncReturnDesign(
   {},
   [
     {
-      violates: ['no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
-      why: 'MIN = MAX_ORDER - 1: a returned block has no buddy, so the unlocked __free_one_page() only touches the top-order list (list_add, nr_free++), and the model, whose free lists are sets of heads, cannot show that race: allocator-conservation holds here and row 6 is shown at MIN one lower. Row 7: both top-order blocks isolated, an allocation fails. Row 5 (D5 row 24 in kind): a reported block split by an allocation and freed back is captured and hinted whole again.',
+      violates: ['allocator-conservation', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
+      why: 'MIN = MAX_ORDER - 1: a returned block has no buddy, so the unlocked __free_one_page() only touches the top-order list (list_add, nr_free++), which the model\'s lists, sets of heads, keep consistent; what breaks is the lock law (lockdep_assert_held(&zone->lock) in account_freepages()): release_buddy_pages() lists the block while a vCPU holds zone->lock in its allocation (19 steps). Row 7: both top-order blocks isolated, an allocation fails. Row 5 (D5 row 24 in kind): a reported block split by an allocation and freed back is captured and hinted whole again.',
     },
     {
       config: { pages: 4, reportOrder: 1 },
@@ -603,8 +603,8 @@ export const d3bAsyncReturn = asyncReturnDesign(
     },
     {
       config: { poison: 'on' },
-      violates: ['poison-reads-back', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
-      why: 'v9 4/6 tells the host the poison value but keeps poisoning on; a host that discards anyway (MADV_DONTNEED) hands back zero pages, as in designs.md §4 rows 16 and 23. With every page backed at boot the double report is row 5 proper: a returned block split by an allocation, freed back, captured and hinted whole again.',
+      violates: ['poison-reads-back', 'allocator-conservation', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report', 'no-fake-oom'],
+      why: 'The unlocked return of the defaults row breaks the lock law here too. v9 4/6 tells the host the poison value but keeps poisoning on; a host that discards anyway (MADV_DONTNEED) hands back zero pages, as in designs.md §4 rows 16 and 23. With every page backed at boot the double report is row 5 proper: a returned block split by an allocation, freed back, captured and hinted whole again.',
     },
   ],
   'allocator-conservation',
