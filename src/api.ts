@@ -99,6 +99,8 @@ export interface DesignHooks<V extends readonly string[]> {
   readonly pageWritten?: (s: State, page: number) => void;
   /** Whether a free landing this block (order >= R) asks for a hint (no-missed-hints); default: every one does. */
   readonly asksForHint?: (s: State, head: number, order: number) => boolean;
+  /** Whether a design actor holds this page in merge limbo (an offlined pageblock); default: only parked vCPUs hold limbo. */
+  readonly limboHeld?: (s: State, page: number) => boolean;
   /** del_page_from_free_list() forgets __ClearPageReported() (a broken design). */
   readonly keepReportedOffList?: boolean;
 }
@@ -176,7 +178,7 @@ const SPEC_FIELDS = [
   'hostAcksEarly', 'watermarks', 'migratetypes', 'checkConfig', 'init', 'steps', 'hooks', 'idle', 'expect', 'accepts', 'invariants', 'skip', 'symmetricCpus',
 ];
 const STEP_FIELDS = ['name', 'kernel', 'args', 'pre', 'apply'];
-const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'asksForHint', 'keepReportedOffList'];
+const HOOK_FIELDS = ['archFreePage', 'mergeStep', 'doneMerging', 'freeOnePageDone', 'allocated', 'allocatable', 'withheldByEngine', 'pageWritten', 'asksForHint', 'limboHeld', 'keepReportedOffList'];
 
 export const RESERVED_GROUPS = ['pages', 'freeArea', 'vcpus', 'memory', 'zone', 'obligations', 'pageblocks', 'isolator', 'events'];
 
@@ -454,6 +456,7 @@ export function defineDesign<
         ...(h.withheldByEngine !== undefined ? { withheldByEngine: own(h.withheldByEngine, 'hook withheldByEngine', bool) } : {}),
         ...(h.pageWritten !== undefined ? { pageWritten: own(h.pageWritten, 'hook pageWritten') } : {}),
         ...(h.asksForHint !== undefined ? { asksForHint: own(h.asksForHint, 'hook asksForHint', bool) } : {}),
+        ...(h.limboHeld !== undefined ? { limboHeld: own(h.limboHeld, 'hook limboHeld', bool) } : {}),
         ...(h.keepReportedOffList ? { keepReportedOffList: true } : {}),
       };
       const init = spec.init === undefined ? undefined : own(spec.init, 'init(k)')(k);

@@ -13,7 +13,7 @@
  */
 import { ALLOCATED, FREE_HEAD, FREE_TAIL, ISOLATED_TAIL, LIMBO, OWNERS } from '../model/allocator.js';
 import type { Model, State } from '../model/types.js';
-import { holdsBlock } from '../model/vcpu.js';
+import { FREE_LOCKED, holdsBlock } from '../model/vcpu.js';
 import { lockFree } from '../model/zone-lock.js';
 import type { Invariant } from './types.js';
 
@@ -39,6 +39,19 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
       if (s[f.owner + p] !== ALLOCATED) return `page ${p} is in vcpu${c}'s block but is ${OWNERS[s[f.owner + p]]}`;
     }
   }
+  // A vCPU parked in __free_one_page() (a design phase) owns the block it parked in limbo: aligned, all of it limbo, no one else's.
+  for (let c = 0; c < m.cfg.cpus; c++) {
+    if (s[f.vPhase + c] <= FREE_LOCKED || s[f.owner + s[f.vHead + c]] !== LIMBO) continue;
+    const head = s[f.vHead + c];
+    const size = 1 << s[f.vOrder + c];
+    if (head % size !== 0 || head + size > n) return `vcpu${c} parks a misaligned block at page ${head}, order ${s[f.vOrder + c]}`;
+    for (let p = head; p < head + size; p++) {
+      if (cover[p]) return `page ${p} is parked by vcpu${c} and held by another vCPU`;
+      cover[p] = 2;
+      if (s[f.owner + p] !== LIMBO) return `page ${p} is in vcpu${c}'s parked block but is ${OWNERS[s[f.owner + p]]}`;
+    }
+  }
+  const limboHeld = m.hooks.limboHeld;
   for (let p = 0; p < n; ) {
     const owner = s[f.owner + p];
     if (s[f.reported + p] && owner !== FREE_HEAD) return `page ${p} is ${OWNERS[owner]} but carries PageReported`;
@@ -48,6 +61,7 @@ export function conservation(m: Model, s: State, cover: Uint8Array, listed: Int3
       continue;
     }
     if (owner === LIMBO) {
+      if (cover[p] !== 2 && !(limboHeld?.(s, p) ?? false)) return `page ${p} is in merge limbo but no parked vCPU holds it`;
       p++;
       continue;
     }
@@ -129,8 +143,9 @@ export const allocatorConservation: Invariant = {
         }
         return null;
       },
-      // The merge law holds outside zone->lock: the lock is read too, so the check is not cached per allocator segment.
-      reads: ['pages', 'freeArea', 'vcpus', 'zone', ...(f.pbMt >= 0 ? ['pageblocks'] : [])],
+      // The merge law holds outside zone->lock: the lock is read too, so the check is not cached per allocator segment;
+      // a design's limboHeld hook reads groups of its own.
+      ...(m.hooks.limboHeld === undefined ? { reads: ['pages', 'freeArea', 'vcpus', 'zone', ...(f.pbMt >= 0 ? ['pageblocks'] : [])] } : {}),
       // Boot puts every page in a free block, where the laws hold by construction: a page can only be lost or handed out twice once some block has left the lists (allocated, isolated, or parked mid-merge).
       reached: {
         state: (s) => {

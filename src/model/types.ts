@@ -96,6 +96,12 @@ export interface Hooks {
    */
   readonly asksForHint?: (s: State, head: number, order: number) => boolean;
   /**
+   * Whether a design actor holds page `page` in merge limbo (off every list,
+   * no vCPU's): D2's offliner keeps an offlined pageblock there. Without it,
+   * every limbo page must lie in the block of a vCPU parked in a design phase.
+   */
+  readonly limboHeld?: (s: State, page: number) => boolean;
+  /**
    * A broken design whose del_page_from_free_list() forgets
    * __ClearPageReported(): the flag stays on a block that leaves a free list.
    */

@@ -273,6 +273,8 @@ export function isolationRaceDesign(id: string, title: string, summary: string, 
       };
       return {
         archFreePage: archFreePage(m),
+        /** __offline_isolated_pages() left the offlined pageblock in limbo: the offliner's, not a vCPU's. */
+        limboHeld: (s, p) => s[at.offliner.phase] === k.phase.offliner.offline && p >> R === s[at.offliner.block],
         /** arch_merge_page() after order++, zone->lock held: on the crossing to R the vCPU parks with its migratetype cached. */
         mergeStep: (s, c, head, order) => {
           if (!wantsHint(variant, cfg, order)) return null;
