@@ -58,6 +58,7 @@ describe('allocator-conservation: each of the buddy allocator\'s laws is checked
     ['putback-merge-across-migratetype', /^the free order-2 block at page 0 spans pageblocks 0 and 1 of different migratetypes$/],
     ['putback-unlocked', /^engine changed the free lists while vcpu0 held zone->lock$/],
     ['putback-limbo-leak', /^page \d is in merge limbo but no parked vCPU holds it$/],
+    ['putback-reported-first', /^page \d entered __free_one_page\(\) still flagged Reported$/],
   ])('%s', async (id, message) => {
     const { default: designs } = await import('./fixtures/allocator-mutants.js');
     const r = check(designs.find((d) => d.id === id)!, { invariants: ['allocator-conservation'] });

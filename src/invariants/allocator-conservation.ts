@@ -135,6 +135,7 @@ export const allocatorConservation: Invariant = {
        * after: never while another actor holds it.
        */
       edge: (before, after, action) => {
+        if (f.evBadFree >= 0 && after[f.evBadFree] !== 0) return `page ${after[f.evBadFree] - 1} entered __free_one_page() still flagged Reported`;
         if (f.owner < 0 || !changesLists(before, after)) return null;
         const own = action.actor + 1;
         for (const s of [before, after]) {

@@ -128,12 +128,30 @@ export function mergeWithBuddy(m: Model, s: State, head: number, order: number):
 }
 
 /**
+ * __free_one_page()'s VM_BUG_ON_PAGE(page->flags & PAGE_FLAGS_CHECK_AT_PREP,
+ * page): a block enters the buddy allocator with no page flag set, and
+ * PG_reported (an alias of PG_uptodate) is one of them. The step raises
+ * badFree for allocator-conservation; add_to_free_list() would hide it.
+ */
+export function enterFreeOnePage(m: Model, s: State, head: number, order: number): void {
+  const f = m.f;
+  if (f.evBadFree < 0 || s[f.evBadFree] !== 0) return;
+  for (let p = head; p < head + (1 << order); p++) {
+    if (s[f.reported + p]) {
+      s[f.evBadFree] = p + 1;
+      return;
+    }
+  }
+}
+
+/**
  * __free_one_page(): merge with free buddies of the same order while they
  * exist, then put the result on free_area[order] and tell the design.
  * Returns the head of the merged block. (The vCPU's free path runs the same
  * loop with the design's merge hooks; see vcpu.ts.)
  */
 export function freeOnePage(m: Model, s: State, head: number, order: number, notify: boolean): number {
+  enterFreeOnePage(m, s, head, order);
   for (let merged = mergeWithBuddy(m, s, head, order); merged >= 0; merged = mergeWithBuddy(m, s, head, order)) {
     head = merged;
     order++;

@@ -106,6 +106,7 @@ class BuiltModel implements Model {
           badRead: { domain: CONTENTS, transient: true, doc: 'what that check read' },
           rereported: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 hinted again while still discarded and untouched' },
           fakeOom: { domain: ['none', ...this.actors], transient: true, doc: 'vCPU whose allocation failed while the hint engine held the memory' },
+          badFree: { domain: { max: cfg.pages }, transient: true, doc: 'page + 1 that entered __free_one_page() still flagged Reported' },
           ...designEvents(design, cfg),
         },
       },
@@ -136,6 +137,7 @@ class BuiltModel implements Model {
       evBadRead: L.at('events', 'badRead'),
       evRereported: L.at('events', 'rereported'),
       evFakeOom: L.at('events', 'fakeOom'),
+      evBadFree: at('events', 'badFree'),
     };
     // Hooks are read through the model at call time, so bind the instance first.
     const hooks: { -readonly [K in keyof Hooks]: Hooks[K] } = {};

@@ -51,6 +51,8 @@ export interface CoreFields {
   readonly evRereported: number;
   /** vCPU + 1 whose allocation failed while the hint engine held enough free memory to satisfy it. */
   readonly evFakeOom: number;
+  /** page + 1 of a page that entered __free_one_page() still flagged Reported (allocator-conservation). */
+  readonly evBadFree: number;
 }
 
 /** Kernel points a hint engine may hook. Each hook runs inside the caller's step and assumes its locks. */

@@ -13,7 +13,7 @@
  * state is its phase and the block it holds, so the search closes by hashing.
  */
 import {
-  addToFreeList, FREE_HEAD, freeOnePage, oweHint, ISOLATED_HEAD, isFreeHead, LIMBO, mergeWithBuddy, rmqueue, smallestFreeOrder,
+  addToFreeList, enterFreeOnePage, FREE_HEAD, freeOnePage, oweHint, ISOLATED_HEAD, isFreeHead, LIMBO, mergeWithBuddy, rmqueue, smallestFreeOrder,
 } from './allocator.js';
 import type { Config } from './config.js';
 import { BACKED, contentAfterFree, DATA, guestRead, guestWrite, readMayFaultZero } from './host.js';
@@ -314,6 +314,7 @@ export function freeOnePageLocked(m: Model, s: State, c: number): boolean {
   const f = m.f;
   if (s[f.vPhase + c] !== PREPARED || !lockFree(m, s)) return false;
   acquire(m, s, c);
+  enterFreeOnePage(m, s, s[f.vHead + c], s[f.vOrder + c]);
   freeBlock(m, s, c, s[f.vHead + c], s[f.vOrder + c], false);
   return true;
 }
