@@ -10,7 +10,7 @@ import type { Change, StateView } from '../model/layout.js';
 import { bindInvariant } from '../invariants/bind.js';
 import type { Invariant } from '../invariants/types.js';
 import type { Model, State } from '../model/types.js';
-import { describeChanges } from '../report/format.js';
+import { describeChanges } from '../model/describe.js';
 import type { Violation } from './exhaustive.js';
 import { stateAfter, stepFrom, verdictOf } from './step.js';
 import type { StateStore } from './store.js';
