@@ -16,6 +16,7 @@ import type { Action, Model, State } from '../model/types.js';
 import { ChunkPool, PairQueue } from './queue.js';
 import { designError, stepThrew } from './step.js';
 import { StateStore, StoreFull } from './store.js';
+import { mib } from './units.js';
 
 /** Which reductions a search applies. */
 export interface Reductions {
@@ -713,10 +714,6 @@ export class Engine {
   canonActive(): boolean {
     return this.orbit !== undefined;
   }
-}
-
-function mib(bytes: number): string {
-  return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
 }
 
 /**

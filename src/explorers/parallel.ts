@@ -25,6 +25,7 @@ import { designOfRef, removeLoadLeftovers } from '../load.js';
 import { buildModel } from '../model/system.js';
 import type { Reductions, StopReason, Progress } from './exhaustive.js';
 import { choosePartition, namedPartition, type Partition } from './partition.js';
+import { mib } from './units.js';
 
 /** Where a worker finds the design: a built-in id, or a design file it loads itself. */
 export interface DesignRef {
@@ -129,10 +130,6 @@ export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly error
 
 /** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector, which each worker turns into masks of the packed words (see partition.ts). */
 export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[]; readonly partition: readonly number[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
-
-function mib(bytes: number): string {
-  return Math.round(bytes / 2 ** 20).toLocaleString('en-US');
-}
 
 /** The worker's compiled module; run from the TypeScript sources (the tests), the build's copy. */
 function workerUrl(): URL {

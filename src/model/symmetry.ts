@@ -12,12 +12,7 @@
  * not.
  */
 import type { Model, State } from './types.js';
-
-function factorial(n: number): number {
-  let f = 1;
-  for (let i = 2; i <= n; i++) f *= i;
-  return f;
-}
+import { factorial } from './math.js';
 
 export function cpuSymmetry(m: Model): { canon: (s: State) => void; orbit: (s: State) => number } {
   const C = m.cfg.cpus;

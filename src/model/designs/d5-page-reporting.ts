@@ -47,6 +47,7 @@ import { onIsolateList } from '../isolator.js';
 import { ACKED, ackBeforeDiscard, anyInflight, HINTED, hintRange, landDiscards } from '../host.js';
 import type { Design, Expectation, State } from '../types.js';
 import { acquire, lockFree, lockHeldBy, release } from '../zone-lock.js';
+import { popcount } from '../math.js';
 
 export interface PageReportingVariant {
   /** Report while still holding zone->lock (no spin_unlock before report). */
@@ -59,12 +60,6 @@ export interface PageReportingVariant {
   readonly keepReportedOffList?: boolean;
   /** __page_reporting_request() returns on any state but IDLE: a free during a pass asks for nothing. */
   readonly requestSkipsActive?: boolean;
-}
-
-function popcount(x: number): number {
-  let n = 0;
-  for (; x; x &= x - 1) n++;
-  return n;
 }
 
 /** page_reporting_cycle()'s choices at one order: which blocks (a mask over block numbers) it isolates. */

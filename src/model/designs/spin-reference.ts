@@ -23,6 +23,7 @@ import type { Invariant } from '../../invariants/types.js';
 import { UsageError, type Config } from '../config.js';
 import type { GroupDecl } from '../layout.js';
 import type { ActionSpec, Design, DesignInstance, Model, State } from '../types.js';
+import { factorial, popcount } from '../math.js';
 
 /** Page content, as the Promela model names it. */
 const C_DATA = 0;
@@ -92,12 +93,6 @@ function subsets(pages: number, cap: number): number[] {
     if (n <= cap) out.push(mask);
   }
   return out;
-}
-
-function popcount(x: number): number {
-  let n = 0;
-  for (; x; x &= x - 1) n++;
-  return n;
 }
 
 function instantiate(m: Model): DesignInstance {
@@ -538,12 +533,6 @@ export const spinReference: Design = {
     },
   ],
 };
-
-function factorial(n: number): number {
-  let f = 1;
-  for (let i = 2; i <= n; i++) f *= i;
-  return f;
-}
 
 /**
  * Symmetry of the reference model: its pages are interchangeable (one
