@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli.js';
+import { main } from '../dist/cli/main.js';
 
 // A reader that goes away early (`hintcheck ... | head`) is not an error.
 for (const stream of [process.stdout, process.stderr]) {

@@ -1,5 +1,5 @@
 /**
- * The buddy allocator of src/model/allocator.ts against a small reference
+ * The buddy allocator of model/allocator.ts against a small reference
  * written from the textbook: a map of free blocks, the blocks handed out and
  * the blocks isolated by a hint engine, with split on allocation and merge
  * with free buddies on free and putback.
@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conservation } from '../src/invariants/allocator-conservation.js';
+import { conservation } from '../invariants/allocator-conservation.js';
 import {
   ALLOCATED,
   FREE_HEAD,
@@ -24,11 +24,11 @@ import {
   putbackIsolatedPage,
   rmqueue,
   smallestFreeOrder,
-} from '../src/model/allocator.js';
-import { d1ArchFreePage, d5PageReporting } from '../src/model/designs/index.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Design, Model, State } from '../src/model/types.js';
-import { IDLE, IN_USE } from '../src/model/vcpu.js';
+} from '../model/allocator.js';
+import { d1ArchFreePage, d5PageReporting } from '../model/designs/index.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Design, Model, State } from '../model/types.js';
+import { IDLE, IN_USE } from '../model/vcpu.js';
 
 interface Block {
   readonly head: number;

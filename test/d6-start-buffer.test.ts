@@ -10,11 +10,11 @@
  * (the startByValue option) leave the old START ignored, and the design holds.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../src/check.js';
-import type { TraceStep } from '../src/explorers/trace.js';
-import { d6FreePageHint, freePageHintDesign } from '../src/model/designs/d6-free-page-hint.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Action, Design, Model, State } from '../src/model/types.js';
+import { check } from '../check/check.js';
+import type { TraceStep } from '../explorers/trace.js';
+import { d6FreePageHint, freePageHintDesign } from '../model/designs/d6/free-page-hint.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Action, Design, Model, State } from '../model/types.js';
 
 // ---------------------------------------------------------------- helpers (as in test/designs/d6.test.ts)
 

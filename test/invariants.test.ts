@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { check } from '../src/check.js';
-import { INVARIANTS } from '../src/invariants/index.js';
-import { explore } from '../src/explorers/exhaustive.js';
-import { counterexample, storeParents } from '../src/explorers/trace.js';
-import type { Invariant } from '../src/invariants/types.js';
-import { findDesign } from '../src/model/designs/index.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import { FREE_HEAD } from '../src/model/allocator.js';
-import type { Model } from '../src/model/types.js';
+import { check } from '../check/check.js';
+import { INVARIANTS } from '../invariants/index.js';
+import { explore } from '../explorers/exhaustive/engine.js';
+import { counterexample, storeParents } from '../explorers/trace.js';
+import type { Invariant } from '../model/invariant.js';
+import { findDesign } from '../model/designs/index.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import { FREE_HEAD } from '../model/allocator.js';
+import type { Model } from '../model/types.js';
 
 /**
  * Every invariant is shown to catch a violation: a broken variant, the exact

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { designPages, stalePages } from '../src/docs.js';
-import { compareBaseline, readBaseline, runMatrix } from '../src/matrix.js';
-import { DESIGNS } from '../src/model/designs/index.js';
-import { buildModel } from '../src/model/system.js';
+import { designPages, stalePages } from '../report/docs.js';
+import { compareBaseline, readBaseline, runMatrix } from '../check/matrix/matrix.js';
+import { DESIGNS } from '../model/designs/index.js';
+import { buildModel } from '../model/system.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

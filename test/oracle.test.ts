@@ -1,15 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { check, checkParallel, REDUCE_MODES, resolveReductions, type CheckReport, type ReduceMode } from '../src/check.js';
-import { DesignError } from '../src/errors.js';
-import type { DesignRef } from '../src/explorers/parallel.js';
-import { invariantsFor } from '../src/invariants/index.js';
-import type { Config } from '../src/model/config.js';
-import { DESIGNS } from '../src/model/designs/index.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Design } from '../src/model/types.js';
-import { isDesign } from '../src/load.js';
+import { check, checkParallel, REDUCE_MODES, resolveReductions, type CheckReport, type ReduceMode } from '../check/check.js';
+import { DesignError } from '../model/errors.js';
+import type { DesignRef } from '../explorers/parallel/parallel.js';
+import { invariantsFor } from '../invariants/index.js';
+import type { Config } from '../model/config.js';
+import { DESIGNS } from '../model/designs/index.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Design } from '../model/types.js';
+import { isDesign } from '../check/load/load.js';
 import { naiveExplore, OracleDesignError, type OracleResult } from './oracle.js';
 
 /**

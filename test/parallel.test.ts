@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { check, checkParallel, type CheckReport } from '../src/check.js';
-import { exploreParallel } from '../src/explorers/parallel.js';
-import { findDesign } from '../src/model/designs/index.js';
-import { spinReference } from '../src/model/designs/spin-reference.js';
-import { resolveConfig } from '../src/model/system.js';
-import { invariantsFor } from '../src/invariants/index.js';
+import { check, checkParallel, type CheckReport } from '../check/check.js';
+import { exploreParallel } from '../explorers/parallel/parallel.js';
+import { findDesign } from '../model/designs/index.js';
+import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
+import { resolveConfig } from '../model/system.js';
+import { invariantsFor } from '../invariants/index.js';
 
 /**
  * A parallel search must be the same search: the same states, transitions

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { exploreParallel } from '../src/explorers/parallel.js';
-import { choosePartition, keyKeptFunction, namedPartition, ownerFunction } from '../src/explorers/partition.js';
-import { ChunkPool, PairQueue } from '../src/explorers/queue.js';
-import { explore } from '../src/explorers/exhaustive.js';
-import { invariantsFor } from '../src/invariants/index.js';
-import { spinReference } from '../src/model/designs/spin-reference.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Model, State } from '../src/model/types.js';
+import { exploreParallel } from '../explorers/parallel/parallel.js';
+import { choosePartition, keyKeptFunction, namedPartition, ownerFunction } from '../explorers/parallel/partition.js';
+import { ChunkPool, PairQueue } from '../explorers/queue.js';
+import { explore } from '../explorers/exhaustive/engine.js';
+import { invariantsFor } from '../invariants/index.js';
+import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Model, State } from '../model/types.js';
 
 /**
  * The partition decides only which worker stores and expands a state. A

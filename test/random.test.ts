@@ -5,16 +5,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { check } from '../src/check.js';
-import { invariantsFor, knownInvariants } from '../src/invariants/index.js';
-import { findDesign } from '../src/model/designs/index.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Design, Model, State } from '../src/model/types.js';
-import { Diverged, decodeToken, encodeToken, parseSchedule, resolveSchedule, scheduleOf, traceFile } from '../src/explorers/replay.js';
-import { scheduleShape, shrinkSchedule } from '../src/explorers/shrink.js';
-import { replayIds, Walker } from '../src/explorers/walk.js';
-import { checkRandom, type RandomCheckOptions } from '../src/random-check.js';
-import { mergeReports, randomJson, type RandomReportJson } from '../src/report/random-report.js';
+import { check } from '../check/check.js';
+import { invariantsFor, knownInvariants } from '../invariants/index.js';
+import { findDesign } from '../model/designs/index.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Design, Model, State } from '../model/types.js';
+import { Diverged, decodeToken, encodeToken, parseSchedule, resolveSchedule, scheduleOf, traceFile } from '../explorers/replay.js';
+import { scheduleShape, shrinkSchedule } from '../explorers/shrink.js';
+import { replayIds, Walker } from '../explorers/random/walk.js';
+import { checkRandom, type RandomCheckOptions } from '../check/random.js';
+import { mergeReports, randomJson, type RandomReportJson } from '../report/random.js';
 
 /**
  * The random explorers (random, PCT, swarm) on the same model and

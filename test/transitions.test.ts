@@ -5,12 +5,12 @@
  * model's action table by actor, name and arguments, as a trace shows them.
  */
 import { describe, expect, it } from 'vitest';
-import { d1ArchFreePage, d1HintAfterPoison, d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../src/model/designs/index.js';
-import type { Config } from '../src/model/config.js';
-import { discardPage } from '../src/model/host.js';
-import type { RowView, StateView, Value } from '../src/model/layout.js';
-import { buildModel, resolveConfig } from '../src/model/system.js';
-import type { Action, Design, Model, State } from '../src/model/types.js';
+import { d1ArchFreePage, d1HintAfterPoison, d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../model/designs/index.js';
+import type { Config } from '../model/config.js';
+import { discardPage } from '../model/host.js';
+import type { RowView, StateView, Value } from '../model/layout.js';
+import { buildModel, resolveConfig } from '../model/system.js';
+import type { Action, Design, Model, State } from '../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { reportError } from '../src/cli.js';
-import { DesignError, InternalError } from '../src/errors.js';
+import { reportError } from '../cli/main.js';
+import { DesignError, InternalError } from '../model/errors.js';
 
 /**
  * What a verdict rests on: edge invariants that run, design files that are

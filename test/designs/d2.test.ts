@@ -6,16 +6,16 @@
  * interleavings replayed where the shortest one takes a shortcut.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import type { TraceStep } from '../../src/explorers/trace.js';
-import { invariantsFor } from '../../src/invariants/index.js';
-import type { Config } from '../../src/model/config.js';
+import { check } from '../../check/check.js';
+import type { TraceStep } from '../../explorers/trace.js';
+import { invariantsFor } from '../../invariants/index.js';
+import type { Config } from '../../model/config.js';
 import {
   D2_ACCEPTS, D2_DESIGNS, d2AfterDoneMerging, d2HintUnderLock, d2IsolationRace, d2MergeNotifier, isolationRaceDesign,
-} from '../../src/model/designs/d2-merge-notifier.js';
-import { d1ArchFreePage } from '../../src/model/designs/index.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import type { Design, State } from '../../src/model/types.js';
+} from '../../model/designs/d2/merge-notifier.js';
+import { d1ArchFreePage } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Design, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -6,18 +6,18 @@
  * deterministic) on every reachable state of a small zone.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import { explore } from '../../src/explorers/exhaustive.js';
-import { counterexample, storeParents } from '../../src/explorers/trace.js';
-import { conservation } from '../../src/invariants/allocator-conservation.js';
-import type { Invariant } from '../../src/invariants/types.js';
-import type { TraceStep } from '../../src/explorers/trace.js';
-import { invariantsFor } from '../../src/invariants/index.js';
-import type { Config } from '../../src/model/config.js';
-import { D3AB_DESIGNS, d3aCaptureArray, d3bAsyncReturn, d3bLockedReturn } from '../../src/model/designs/d3-capture.js';
-import type { RowView, StateView } from '../../src/model/layout.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import type { Action, Design, Model, State } from '../../src/model/types.js';
+import { check } from '../../check/check.js';
+import { explore } from '../../explorers/exhaustive/engine.js';
+import { counterexample, storeParents } from '../../explorers/trace.js';
+import { conservation } from '../../invariants/allocator-conservation.js';
+import type { Invariant } from '../../model/invariant.js';
+import type { TraceStep } from '../../explorers/trace.js';
+import { invariantsFor } from '../../invariants/index.js';
+import type { Config } from '../../model/config.js';
+import { D3AB_DESIGNS, d3aCaptureArray, d3bAsyncReturn, d3bLockedReturn } from '../../model/designs/d3/capture.js';
+import type { RowView, StateView } from '../../model/layout.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Action, Design, Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

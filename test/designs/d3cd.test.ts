@@ -7,19 +7,19 @@
  * reachable state of a small zone.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import { explore } from '../../src/explorers/exhaustive.js';
-import { counterexample, storeParents, type TraceStep } from '../../src/explorers/trace.js';
-import { invariantsFor, type Invariant } from '../../src/invariants/index.js';
-import { FREE_HEAD } from '../../src/model/allocator.js';
-import type { Config } from '../../src/model/config.js';
+import { check } from '../../check/check.js';
+import { explore } from '../../explorers/exhaustive/engine.js';
+import { counterexample, storeParents, type TraceStep } from '../../explorers/trace.js';
+import { invariantsFor, type Invariant } from '../../invariants/index.js';
+import { FREE_HEAD } from '../../model/allocator.js';
+import type { Config } from '../../model/config.js';
 import {
   D3CD_DESIGNS, d3cBitmap, d3cBitmapNode1, d3cDisableRace, d3cStaleHintArray, d3dBitmapHotplug, d3dBitmapRefcount, d3dDisable,
-} from '../../src/model/designs/d3-bitmap.js';
-import { BACKED } from '../../src/model/host.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import { IDLE, IN_USE } from '../../src/model/vcpu.js';
-import type { Design, Model, State } from '../../src/model/types.js';
+} from '../../model/designs/d3/bitmap.js';
+import { BACKED } from '../../model/host.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import { IDLE, IN_USE } from '../../model/vcpu.js';
+import type { Design, Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -6,16 +6,16 @@
  * small zone.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import type { TraceStep } from '../../src/explorers/trace.js';
-import { invariantsFor } from '../../src/invariants/index.js';
-import type { Config } from '../../src/model/config.js';
+import { check } from '../../check/check.js';
+import type { TraceStep } from '../../explorers/trace.js';
+import { invariantsFor } from '../../invariants/index.js';
+import type { Config } from '../../model/config.js';
 import {
   D4_DESIGNS, d4FlagSurvivesAlloc, d4FlagSurvivesMerge, d4SkipWhenBusy, d4VirtioRing,
-} from '../../src/model/designs/d4-virtio-ring.js';
-import type { RowView, StateView } from '../../src/model/layout.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import type { Action, Design, Model, State } from '../../src/model/types.js';
+} from '../../model/designs/d4/virtio-ring.js';
+import type { RowView, StateView } from '../../model/layout.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Action, Design, Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

@@ -8,21 +8,21 @@
  * one-round variants.
  */
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import type { TraceStep } from '../../src/explorers/trace.js';
-import { d6AllocatorConservation } from '../../src/invariants/d6-allocator-conservation.js';
-import { driverReturnsBlocks } from '../../src/invariants/d6-driver-returns-blocks.js';
-import { invariantsFor } from '../../src/invariants/index.js';
-import { ALLOCATED, FREE_HEAD } from '../../src/model/allocator.js';
-import type { Config } from '../../src/model/config.js';
+import { check } from '../../check/check.js';
+import type { TraceStep } from '../../explorers/trace.js';
+import { d6AllocatorConservation } from '../../model/designs/d6/invariants/allocator-conservation.js';
+import { driverReturnsBlocks } from '../../model/designs/d6/invariants/driver-returns-blocks.js';
+import { invariantsFor } from '../../invariants/index.js';
+import { ALLOCATED, FREE_HEAD } from '../../model/allocator.js';
+import type { Config } from '../../model/config.js';
 import {
   D6_DESIGNS, d6ClearLogOnHint, d6FreePageHint, d6NoDoneOnCancel, d6NoReinitOnReturn, d6PostcopyHint, d6StartWithoutRequest,
   d6StatusUnlocked, d6UnloadLeak, freePageHintDesign, type FreePageHintVariant,
-} from '../../src/model/designs/d6-free-page-hint.js';
-import { DATA } from '../../src/model/host.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import type { Action, Design, Model, State } from '../../src/model/types.js';
-import { IN_USE } from '../../src/model/vcpu.js';
+} from '../../model/designs/d6/free-page-hint.js';
+import { DATA } from '../../model/host.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Action, Design, Model, State } from '../../model/types.js';
+import { IN_USE } from '../../model/vcpu.js';
 
 // ---------------------------------------------------------------- helpers
 

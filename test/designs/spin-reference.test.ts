@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { check } from '../../src/check.js';
-import { explore } from '../../src/explorers/exhaustive.js';
-import { spinReference } from '../../src/model/designs/spin-reference.js';
-import { buildModel, resolveConfig } from '../../src/model/system.js';
-import type { Config } from '../../src/model/config.js';
+import { check } from '../../check/check.js';
+import { explore } from '../../explorers/exhaustive/engine.js';
+import { spinReference } from '../../model/designs/spin-reference/spin-reference.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Config } from '../../model/config.js';
 
 /**
  * The port of bench/page_reporting.pml: its state and
