@@ -24,8 +24,10 @@
  */
 import os from 'node:os';
 import { defaultMemoryLimit } from '../check/check.js';
-import { explore, NO_REDUCTIONS, type Reductions } from '../explorers/exhaustive/engine.js';
+import { explore } from '../explorers/exhaustive/driver.js';
+import { NO_REDUCTIONS, type Reductions } from '../explorers/exhaustive/types.js';
 import { exploreParallel } from '../explorers/parallel/parallel.js';
+import { designSource } from '../check/load/design-ref.js';
 import { invariantsFor } from '../invariants/index.js';
 import { describeConfig, type Config } from '../model/config.js';
 import { findDesign } from '../model/designs/index.js';
@@ -225,7 +227,7 @@ async function hintcheckParallel(config: SpinConfig, workers: number, runs: numb
   let bytes = 0;
   for (let k = 0; k < runs; k++) {
     gc?.();
-    const r = await exploreParallel({ design: { id: 'spin-reference' }, config: cfg, invariants: invs, reduce: NO_REDUCTIONS, workers, memoryLimit: defaultMemoryLimit() });
+    const r = await exploreParallel({ design: designSource({ id: 'spin-reference' }), config: cfg, invariants: invs, reduce: NO_REDUCTIONS, workers, memoryLimit: defaultMemoryLimit() });
     if (!r.complete) throw new Error(`bench: spin-reference ${describeConfig(cfg)} on ${workers} workers did not finish (${r.stoppedBy})`);
     if (r.violations.size > 0) throw new Error(`bench: spin-reference ${describeConfig(cfg)} on ${workers} workers violates ${[...r.violations.keys()].join(', ')}`);
     if (states >= 0) checkSame('parallel runs disagree', r.states, states);

@@ -9,12 +9,15 @@ import { DesignError } from '../model/errors.js';
 import { validateDesign } from './load/validate.js';
 import { bindInvariant } from '../invariants/bind.js';
 import { invariantsFor, knownInvariants } from '../invariants/index.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import { UsageError, type Config } from '../model/config.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design, Model, State } from '../model/types.js';
-import { explore, exploreAsync, type ExploreOptions, type Progress, type Reductions, type SearchResult, type StopReason } from '../explorers/exhaustive/engine.js';
-import { defaultWorkers, exploreParallel, type DesignRef } from '../explorers/parallel/parallel.js';
+import { explore, exploreAsync } from '../explorers/exhaustive/driver.js';
+import type { ExploreOptions, Progress, Reductions, SearchResult, StopReason } from '../explorers/exhaustive/types.js';
+import { defaultWorkers, exploreParallel } from '../explorers/parallel/parallel.js';
+import type { DesignRef } from '../explorers/source.js';
+import { afterWorkers, designSource } from './load/design-ref.js';
 import type { Partition } from '../explorers/parallel/partition.js';
 import { concretize, counterexample, describePath, messageAt, pathTo, storeParents, type Trace } from '../explorers/trace.js';
 import { minimizePreemptions, scheduleShape, type ScheduleShape } from '../explorers/shrink.js';
@@ -341,7 +344,8 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
   const m = buildModel(design, cfg);
   const reduce = resolveReductions(m, opts.reduce);
   const r = await exploreParallel({
-    design: opts.source,
+    design: designSource(opts.source),
+    afterWorkers: afterWorkers(opts.source),
     config: cfg,
     model: m,
     invariants: invs.map((i) => i.id),

@@ -4,7 +4,7 @@
  * `unknown`) over a search that never saw a hint in flight says nothing
  * about hints in flight; the report says so beside the verdict.
  */
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import type { Model } from '../model/types.js';
 
 export interface ActionCoverage {

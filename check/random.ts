@@ -5,14 +5,16 @@
  * coverage: how often each action fired, and whether each invariant's
  * precondition was ever reached.
  */
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import { coverageOf, type Coverage } from './coverage.js';
 import { selectInvariants } from './check.js';
 import { UsageError, type Config } from '../model/config.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design, Model } from '../model/types.js';
-import type { DesignRef } from '../explorers/parallel/parallel.js';
-import { defaultRandomWorkers, Planner, runRandom, type RandomKind, type RunPlan, type RunResult } from '../explorers/random/random.js';
+import type { DesignRef } from '../explorers/source.js';
+import { afterWorkers, designSource } from './load/design-ref.js';
+import { Planner, type RandomKind, type RunPlan } from '../explorers/random/plan.js';
+import { defaultRandomWorkers, runRandom, type RunResult } from '../explorers/random/random.js';
 import { encodeToken, replayCommand, scheduleOf } from '../explorers/replay.js';
 import { shrinkSchedule, type ScheduleShape } from '../explorers/shrink.js';
 import { describePath, messageAt, type Trace } from '../explorers/trace.js';
@@ -118,7 +120,7 @@ export async function checkRandom(design: Design, opts: RandomCheckOptions): Pro
     invariants: invs,
     plan,
     workers: opts.workers ?? defaultRandomWorkers(),
-    ...(opts.source !== undefined ? { source: opts.source } : {}),
+    ...(opts.source !== undefined ? { source: designSource(opts.source), afterWorkers: afterWorkers(opts.source) } : {}),
     ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds } : {}),
     ...(opts.onRound !== undefined ? { onRound: opts.onRound } : {}),
     ...(opts.interrupt !== undefined ? { interrupt: opts.interrupt } : {}),

@@ -13,7 +13,7 @@ import { UsageError, describeConfig } from '../model/config.js';
 import { DESIGNS } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design } from '../model/types.js';
-import { EXPLORERS, type ExplorerKind, type RandomKind } from '../explorers/random/random.js';
+import { EXPLORERS, type ExplorerKind, type RandomKind } from '../explorers/random/plan.js';
 import { Diverged, parseSchedule, resolveSchedule, scheduleOf, stepLabel, traceFile, type Schedule } from '../explorers/replay.js';
 import { describePath } from '../explorers/trace.js';
 import { replayIds } from '../explorers/random/walk.js';

@@ -21,7 +21,7 @@
  */
 import { InternalError } from '../model/errors.js';
 import fc from 'fast-check';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import type { Action, Model, State } from '../model/types.js';
 import { bindAll, enabledIds, stepFrom, violationOf } from './step.js';
 import { replayIds } from './random/walk.js';

@@ -6,7 +6,7 @@
  * the walker's hot loops do the same in place, on buffers of their own.
  */
 import { DesignError, designError as designErrorAt, inDesign, InternalError } from '../model/errors.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import { bindInvariant, eventsBroken, raisedAny, type BoundInvariant } from '../invariants/bind.js';
 import type { Action, Model, State } from '../model/types.js';
 

@@ -8,10 +8,10 @@
 import { InternalError } from '../model/errors.js';
 import type { Change, StateView } from '../model/layout.js';
 import { bindInvariant } from '../invariants/bind.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import type { Model, State } from '../model/types.js';
 import { describeChanges } from '../model/describe.js';
-import type { Violation } from './exhaustive/engine.js';
+import type { Violation } from './exhaustive/types.js';
 import { stateAfter, stepFrom, verdictOf } from './step.js';
 import type { StateStore } from './store.js';
 

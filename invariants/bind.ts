@@ -8,7 +8,7 @@
  */
 import { DesignError, designError, firstLine, inDesign, InternalError, type DesignWhere } from '../model/errors.js';
 import type { Action, Model, State } from '../model/types.js';
-import type { Checks, Invariant } from '../model/invariant.js';
+import type { Checks, Invariant } from '../model/types.js';
 
 const CHECK_FIELDS = ['state', 'edge', 'events', 'reads', 'reached'];
 

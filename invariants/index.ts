@@ -8,9 +8,9 @@ import { noMissedHints } from './no-missed-hints.js';
 import { noBackedFreeBlocks } from './no-backed-free-blocks.js';
 import { noReuseWhileHinting } from './no-reuse-while-hinting.js';
 import { poisonReadsBack } from './poison-reads-back.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
-export type { Checks, Invariant } from '../model/invariant.js';
+export type { Checks, Invariant } from '../model/types.js';
 
 export const INVARIANTS: readonly Invariant[] = [
   noHintUnderZoneLock,

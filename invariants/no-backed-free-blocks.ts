@@ -17,7 +17,7 @@ import { FREE_HEAD } from '../model/allocator.js';
 import { BACKED } from '../model/host.js';
 import type { State } from '../model/types.js';
 import { quiescent } from '../model/vcpu.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const noBackedFreeBlocks: Invariant = {
   id: 'no-backed-free-blocks',

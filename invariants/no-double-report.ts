@@ -17,7 +17,7 @@
  * discards (skip-if-poisoned) takes nothing back, so there it cannot see a
  * second report.
  */
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const noDoubleReport: Invariant = {
   id: 'no-double-report',

@@ -18,7 +18,7 @@
  */
 import { FREE_HEAD, ISOLATED_HEAD, LIMBO } from '../model/allocator.js';
 import { engineWithholds, IDLE } from '../model/vcpu.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const noFakeOom: Invariant = {
   id: 'no-fake-oom',

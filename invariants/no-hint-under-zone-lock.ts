@@ -14,7 +14,7 @@
  * actor holding the lock meanwhile is fine: a vCPU may well be inside its
  * own critical section while the host works.
  */
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const noHintUnderZoneLock: Invariant = {
   id: 'no-hint-under-zone-lock',

@@ -29,7 +29,7 @@ import { FREE_HEAD, FREE_TAIL } from '../model/allocator.js';
 import { BACKED } from '../model/host.js';
 import type { Model, State } from '../model/types.js';
 import { quiescent } from '../model/vcpu.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 /** The head of the free block page p lies in (p is a free head or tail page). */
 function headOf(m: Model, s: State, p: number): number {

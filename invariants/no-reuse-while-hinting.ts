@@ -14,7 +14,7 @@
  */
 import { NOT_INFLIGHT } from '../model/host.js';
 import { ALLOC_LOCKED, ALLOCATED_PHASE, IN_USE } from '../model/vcpu.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const noReuseWhileHinting: Invariant = {
   id: 'no-reuse-while-hinting',

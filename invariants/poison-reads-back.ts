@@ -15,7 +15,7 @@
 import { CONTENTS, UNBACKED } from '../model/host.js';
 import type { State } from '../model/types.js';
 import { ALLOC_LOCKED, ALLOCATED_PHASE } from '../model/vcpu.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 
 export const poisonReadsBack: Invariant = {
   id: 'poison-reads-back',

@@ -16,7 +16,7 @@
  * before it writes anything, then its effect, writing only the state it was
  * given. `defineDesign` turns the spec into the model's Design.
  */
-import type { Invariant } from './invariant.js';
+import type { Invariant } from './types.js';
 import type { Config } from './config.js';
 import type { Domain, FieldDecl, GroupDecl } from './layout.js';
 import type { ActionSpec, CoreFields, Design, Expectation, Hooks, Model, State } from './types.js';

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckReport, InvariantResult } from '../check/check.js';
 import { knownInvariants } from '../invariants/index.js';
-import { overridesText, type MatrixRow } from '../check/matrix/matrix.js';
+import { overridesText, type MatrixRow } from '../check/matrix/rows.js';
 import { describeConfig } from '../model/config.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design } from '../model/types.js';

@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conservation } from '../invariants/allocator-conservation.js';
+import { conservation } from '../model/allocator-laws.js';
 import {
   ALLOCATED,
   FREE_HEAD,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { check } from '../check/check.js';
-import { explore } from '../explorers/exhaustive/engine.js';
+import { explore } from '../explorers/exhaustive/driver.js';
 import { describePath, pathTo, storeParents } from '../explorers/trace.js';
 import { findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';

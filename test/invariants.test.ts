@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { check } from '../check/check.js';
 import { INVARIANTS } from '../invariants/index.js';
-import { explore } from '../explorers/exhaustive/engine.js';
+import { explore } from '../explorers/exhaustive/driver.js';
 import { counterexample, storeParents } from '../explorers/trace.js';
-import type { Invariant } from '../model/invariant.js';
+import type { Invariant } from '../model/types.js';
 import { findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import { FREE_HEAD } from '../model/allocator.js';

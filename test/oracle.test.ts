@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { check, checkParallel, REDUCE_MODES, resolveReductions, type CheckReport, type ReduceMode } from '../check/check.js';
 import { DesignError } from '../model/errors.js';
-import type { DesignRef } from '../explorers/parallel/parallel.js';
+import type { DesignRef } from '../explorers/source.js';
 import { invariantsFor } from '../invariants/index.js';
 import type { Config } from '../model/config.js';
 import { DESIGNS } from '../model/designs/index.js';

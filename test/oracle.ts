@@ -5,7 +5,7 @@
  * every invariant evaluated on every state and on every transition. It is
  * slow and uses memory freely; it is meant for a few thousand states.
  */
-import type { Invariant, Checks } from '../model/invariant.js';
+import type { Invariant, Checks } from '../model/types.js';
 import type { Action, Model, State } from '../model/types.js';
 
 export interface OracleResult {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { check, checkParallel, type CheckReport } from '../check/check.js';
+import { designSource } from '../check/load/design-ref.js';
 import { exploreParallel } from '../explorers/parallel/parallel.js';
 import { findDesign } from '../model/designs/index.js';
 import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
@@ -18,7 +19,7 @@ function outcome(r: CheckReport): string[] {
 describe('the parallel explorer', () => {
   it.each([2, 3])('with %i workers finds exactly SPIN\'s (3,5,3) states and transitions', async (workers) => {
     const cfg = resolveConfig(spinReference, { cpus: 3, pages: 5, capacity: 3 });
-    const r = await exploreParallel({ design: { id: 'spin-reference' }, config: cfg, invariants: [], reduce: { symmetry: false, por: false }, workers });
+    const r = await exploreParallel({ design: designSource({ id: 'spin-reference' }), config: cfg, invariants: [], reduce: { symmetry: false, por: false }, workers });
     expect([r.states, r.transitions, r.depth, r.complete, r.workers]).toEqual([943809, 3054674, 30, true, workers]);
   });
 

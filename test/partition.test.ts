@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { exploreParallel } from '../explorers/parallel/parallel.js';
+import { designSource } from '../check/load/design-ref.js';
 import { choosePartition, keyKeptFunction, namedPartition, ownerFunction } from '../explorers/parallel/partition.js';
 import { ChunkPool, PairQueue } from '../explorers/queue.js';
-import { explore } from '../explorers/exhaustive/engine.js';
+import { explore } from '../explorers/exhaustive/driver.js';
 import { invariantsFor } from '../invariants/index.js';
 import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
 import { buildModel, resolveConfig } from '../model/system.js';
@@ -155,7 +156,7 @@ describe('the partition of a parallel search', () => {
     const invs = invariantsFor(spinReference, config);
     const one = explore(buildModel(spinReference, config), { invariants: invs, reduce: { symmetry: false, por: false } });
     for (const key of [['pages.reported'], ['zone.vq']]) {
-      const two = await exploreParallel({ design: { id: 'spin-reference' }, config, invariants: invs.map((i) => i.id), reduce: { symmetry: false, por: false }, workers: 2, partition: key });
+      const two = await exploreParallel({ design: designSource({ id: 'spin-reference' }), config, invariants: invs.map((i) => i.id), reduce: { symmetry: false, por: false }, workers: 2, partition: key });
       expect(two.partition.fields).toEqual(key);
       expect([two.states, two.transitions, two.depth]).toEqual([one.states, one.transitions, one.depth]);
       expect(new Map([...two.violations].map(([k, v]) => [k, v.depth]))).toEqual(new Map([...one.violations].map(([k, v]) => [k, v.depth])));

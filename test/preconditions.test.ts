@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { invariantsFor, knownInvariants } from '../invariants/index.js';
-import type { Checks, Invariant } from '../model/invariant.js';
+import type { Checks, Invariant } from '../model/types.js';
 import type { Config } from '../model/config.js';
 import { DESIGNS, findDesign } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';

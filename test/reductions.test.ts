@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { check, resolveReductions, type CheckReport } from '../check/check.js';
-import { explore } from '../explorers/exhaustive/engine.js';
+import { explore } from '../explorers/exhaustive/driver.js';
 import { DESIGNS as designs } from '../model/designs/index.js';
 import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
 import { buildModel, resolveConfig } from '../model/system.js';

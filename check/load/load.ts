@@ -12,7 +12,6 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DesignError, firstLine } from '../../model/errors.js';
-import { findDesign } from '../../model/designs/index.js';
 import { typecheckDesignFile } from './typecheck.js';
 import { validateDesign } from './validate.js';
 import type { Design } from '../../model/types.js';
@@ -126,13 +125,4 @@ export async function loadDesignFile(path: string, opts: LoadOptions = {}): Prom
   const designs = found.map((d) => ({ ...d, source: shown, sourceHash: hash }));
   for (const d of designs) validateDesign(d);
   return designs;
-}
-
-/** The design a worker thread is told of: a built-in id, or a design in a file it loads itself. */
-export async function designOfRef(ref: { readonly id: string; readonly file?: string; readonly shownAs?: string }): Promise<Design> {
-  if (ref.file === undefined) return findDesign(ref.id);
-  const all = await loadDesignFile(ref.file, { typecheck: false, ...(ref.shownAs !== undefined ? { shownAs: ref.shownAs } : {}) });
-  const d = all.find((x) => x.id === ref.id);
-  if (d === undefined) throw new DesignError(`design ${ref.id} is no longer in ${ref.shownAs ?? ref.file}: accepted ${all.map((x) => x.id).join(', ')}`, { file: ref.shownAs ?? ref.file, design: ref.id });
-  return d;
 }

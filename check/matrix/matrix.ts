@@ -10,25 +10,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { check, checkAsync, type CheckOptions, type CheckReport, type Verdict } from '../check.js';
+import { checkAsync, type CheckReport } from '../check.js';
+import { finish, overridesText, rowOptions, type MatrixRow } from './rows.js';
+import { runnable } from '../../explorers/source.js';
 import { removeLoadLeftovers } from '../load/load.js';
-import { invariantsFor } from '../../invariants/index.js';
 import { deserializeError, UsageError, type SerializedError } from '../../model/errors.js';
 import type { Config } from '../../model/config.js';
 import { DESIGNS } from '../../model/designs/index.js';
 import type { Design } from '../../model/types.js';
-
-export interface MatrixRow {
-  readonly design: string;
-  readonly overrides: Partial<Config>;
-  readonly why: string;
-  readonly expected: Readonly<Record<string, Verdict>>;
-  readonly report: CheckReport;
-  /** The row a signal stopped: its unknown cells are not compared. */
-  readonly interrupted?: boolean;
-  /** One sentence per cell whose verdict is not the expected one. */
-  readonly mismatches: readonly string[];
-}
 
 export interface MatrixOptions {
   readonly designs?: readonly Design[];
@@ -43,43 +32,6 @@ export interface MatrixOptions {
   readonly onRow?: (row: MatrixRow) => void;
   /** Once this word is nonzero, rows in progress stop with what they have and no new row starts. */
   readonly interrupt?: Int32Array;
-}
-
-/** Every applicable invariant: violated where the row lists it (accepted ones included), else holds. */
-export function expectedVerdicts(design: Design, cfg: Config, violates: readonly string[]): Record<string, Verdict> {
-  const out: Record<string, Verdict> = {};
-  for (const inv of invariantsFor(design, cfg)) out[inv.id] = violates.includes(inv.id) ? 'violated' : 'holds';
-  return out;
-}
-
-export function overridesText(o: Partial<Config>): string {
-  const names: Record<string, string> = { maxOrder: 'max-order', reportOrder: 'report-order' };
-  const parts = Object.entries(o).map(([k, v]) => `${names[k] ?? k}=${v}`);
-  return parts.length ? parts.join(' ') : 'defaults';
-}
-
-function rowOptions(design: Design, row: number, maxSeconds?: number, traces = false, interrupt?: Int32Array): CheckOptions {
-  const e = design.expect[row];
-  return { config: e.config ?? {}, traces, ...(maxSeconds !== undefined ? { maxSeconds } : {}), ...(interrupt !== undefined ? { interrupt } : {}) };
-}
-
-/** One row's check, as a worker runs it. */
-export function runRow(design: Design, row: number, maxSeconds?: number, traces = false, interrupt?: Int32Array): CheckReport {
-  return check(design, rowOptions(design, row, maxSeconds, traces, interrupt));
-}
-
-function finish(design: Design, row: number, report: CheckReport): MatrixRow {
-  const e = design.expect[row];
-  const expected = expectedVerdicts(design, report.config, e.violates);
-  const interrupted = report.stoppedBy === 'interrupted';
-  const mismatches: string[] = [];
-  for (const r of report.results) {
-    const want = expected[r.invariant];
-    // A stopped row proves nothing where it did not get to a verdict; a violation it found still counts.
-    if (interrupted && r.verdict === 'unknown') continue;
-    if (r.verdict !== want) mismatches.push(`${design.id} ${overridesText(e.config ?? {})}: ${r.invariant} ${r.verdict}, expected ${want}`);
-  }
-  return { design: design.id, overrides: e.config ?? {}, why: e.why, expected, report, mismatches, ...(interrupted ? { interrupted } : {}) };
 }
 
 const stopped = (w: Int32Array | undefined): boolean => w !== undefined && Atomics.load(w, 0) !== 0;
@@ -106,7 +58,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
     return finished();
   }
   let next = 0;
-  const url = new URL('./worker.js', import.meta.url);
+  const url = runnable(new URL('./worker.js', import.meta.url));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       const w = new Worker(url);
@@ -125,7 +77,7 @@ export async function runMatrix(opts: MatrixOptions = {}): Promise<MatrixRow[]> 
             };
             w.once('message', onMessage);
             w.once('error', onError);
-            w.postMessage({ design: jobs[i].design.id, ...(opts.designFile !== undefined ? { file: resolvePath(opts.designFile), shownAs: opts.designFile } : {}), row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces, interrupt: opts.interrupt });
+            w.postMessage({ ref: { id: jobs[i].design.id, ...(opts.designFile !== undefined ? { file: resolvePath(opts.designFile), shownAs: opts.designFile } : {}) }, row: jobs[i].row, maxSeconds: opts.maxSeconds, traces: opts.traces, interrupt: opts.interrupt });
           });
           done(i, report);
         }

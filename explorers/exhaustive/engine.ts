@@ -1,9 +1,10 @@
 /**
- * Breadth-first exhaustive search over every interleaving of the model's
- * actors. States are stored whole (see store.ts), so a search that runs out
- * of states proves its invariants within the configuration's bounds; a
- * search cut short by a budget proves nothing about the invariants it did
- * not see violated.
+ * The breadth-first engine: one search's visited set, levels and counters,
+ * expanding every interleaving of the model's actors. States are stored
+ * whole (see store.ts), so a search that runs out of states proves its
+ * invariants within the configuration's bounds; a search cut short by a
+ * budget proves nothing about the invariants it did not see violated.
+ * driver.ts runs one engine; the parallel search runs one per worker.
  *
  * Breadth-first order makes the first violation of each invariant a shortest
  * counterexample. The loop allocates nothing per state: two working vectors
@@ -11,93 +12,12 @@
  * functions only ever get the private successor copy to change.
  */
 import { bindInvariant, eventsBroken, raisedAny, readsBroken, type BoundInvariant } from '../../invariants/bind.js';
-import type { Invariant } from '../../model/invariant.js';
-import type { Action, Model, State } from '../../model/types.js';
+import type { Action, Invariant, Model, State } from '../../model/types.js';
 import { ChunkPool, PairQueue } from '../queue.js';
 import { designError, stepThrew } from '../step.js';
-import { StateStore, StoreFull } from '../store.js';
-import { mib } from '../units.js';
-
-/** Which reductions a search applies. */
-export interface Reductions {
-  /** Store one canonical state per class of symmetric states (the design's `symmetry`). */
-  readonly symmetry: boolean;
-  /** Explore an actor's steps alone where they are local (ample sets, the design's `local` steps). */
-  readonly por: boolean;
-}
-
-export const NO_REDUCTIONS: Reductions = { symmetry: false, por: false };
-
-export interface ExploreOptions {
-  readonly invariants: readonly Invariant[];
-  readonly reduce?: Reductions;
-  /** Refuse to grow the visited set past this many bytes (the search stops, unknown). */
-  readonly memoryLimit?: number;
-  /** Stop (incomplete) once this many distinct states are stored. */
-  readonly maxStates?: number;
-  /** Stop (incomplete) after this many seconds. */
-  readonly maxSeconds?: number;
-  /** Called at most once per `progressMs` with the search's counters. */
-  readonly onProgress?: (p: Progress) => void;
-  readonly progressMs?: number;
-  /** A word (on a SharedArrayBuffer) that, once nonzero, stops the search: `interrupted`, incomplete. */
-  readonly interrupt?: Int32Array;
-}
-
-export interface Progress {
-  readonly states: number;
-  readonly transitions: number;
-  readonly queue: number;
-  readonly depth: number;
-  readonly seconds: number;
-}
-
-/** A stored state: its two segment ids and the BFS depth it was first reached at. */
-export interface StateRef {
-  readonly a: number;
-  readonly b: number;
-  readonly depth: number;
-}
-
-/** Where a violation was seen: a state (the end of the trace) or a step out of a state. */
-export interface Violation {
-  readonly invariant: Invariant;
-  readonly message: string;
-  /** Length of the shortest counterexample. */
-  readonly depth: number;
-  /** The violating state, for state invariants. */
-  readonly state?: StateRef;
-  /** The state the violating step leaves, and the step, for edge invariants. */
-  readonly from?: StateRef;
-  readonly action?: number;
-  /** Packed words of the violating state (state invariants) or of the state the step leaves (edge invariants). */
-  readonly words: Uint32Array;
-}
-
-export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'memory-limit' | 'store-full' | 'interrupted';
-
-export interface SearchResult {
-  readonly complete: boolean;
-  readonly stoppedBy: StopReason;
-  readonly states: number;
-  /** Successors computed, duplicates included (SPIN's and Rumur's "transitions"/"rules fired"). */
-  readonly transitions: number;
-  /** Deepest BFS level reached. */
-  readonly depth: number;
-  readonly seconds: number;
-  readonly bytes: number;
-  readonly violations: ReadonlyMap<string, Violation>;
-  readonly store: StateStore;
-  /** Coverage (see Engine.fired, Engine.reachedDepth, Engine.reachedFrom). */
-  readonly fired: Float64Array;
-  readonly reachedDepth: Float64Array;
-  readonly reachedFrom: readonly ({ readonly a: number; readonly b: number; readonly depth: number } | undefined)[];
-  /** Why the store stopped the search, when it did. */
-  readonly note?: string;
-  readonly reduce: Reductions;
-  /** With symmetry: how many concrete states the canonical ones stand for. */
-  readonly represented?: number;
-}
+import { StateStore } from '../store.js';
+import { sampleCheck } from './conduct.js';
+import type { Reductions, Violation } from './types.js';
 
 interface Active {
   readonly inv: Invariant;
@@ -134,29 +54,6 @@ function dispatchTable(m: Model): { at: Int32Array; start: Int32Array; ids: Int3
   });
   start[offsets.length * 257] = ids.length;
   return { at: Int32Array.from(offsets), start, ids: Int32Array.from(ids) };
-}
-
-function sampleCheck(m: Model, cur: State): void {
-  for (const a of m.actions) {
-    const x = cur.slice();
-    const y = cur.slice();
-    let rx: unknown;
-    let ry: unknown;
-    try {
-      rx = a.apply(x);
-      ry = a.apply(y);
-    } catch {
-      continue; // the main loop reports the exception with its context
-    }
-    let same = rx === ry;
-    for (let i = 0; same && i < x.length; i++) if (x[i] !== y[i]) same = false;
-    if (!same) throw designError(m, a, cur, 'is not deterministic: taken twice from the same state it gave different results');
-    if (rx === false) {
-      for (let i = 0; i < x.length; i++) {
-        if (x[i] !== cur[i]) throw designError(m, a, cur, 'returned false (not enabled) but changed the state: a guard must fail before the step writes anything');
-      }
-    }
-  }
 }
 
 interface EngineOptions {
@@ -713,134 +610,5 @@ export class Engine {
   /** Whether symmetry reduction is on (so `represented` means something). */
   canonActive(): boolean {
     return this.orbit !== undefined;
-  }
-}
-
-/**
- * The search, as a generator: with `slices`, it yields every SLICE_MS so
- * that an asynchronous caller can let the event loop run (a signal handler
- * that sets the interrupt word, say) and resume it where it was.
- */
-function* search(m: Model, opts: ExploreOptions, slices: boolean): Generator<void, SearchResult> {
-  const reduce = opts.reduce ?? NO_REDUCTIONS;
-  const e = new Engine(m, { invariants: opts.invariants, reduce, ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}) });
-  e.maxStates = opts.maxStates ?? Infinity;
-  const maxMs = (opts.maxSeconds ?? Infinity) * 1000;
-  const progressMs = opts.progressMs ?? 1000;
-  const limit = opts.memoryLimit ?? Infinity;
-  const interrupt = opts.interrupt;
-  const t0 = performance.now();
-  let lastProgress = t0;
-  let sliceStart = t0;
-  let sliced = false;
-  let stoppedBy: StopReason = 'exhausted';
-  let note: string | undefined;
-  const stop = (): boolean => {
-    if (e.violations.size === e.total && e.total > 0) {
-      stoppedBy = 'all-violated';
-      return true;
-    }
-    if (interrupt !== undefined && Atomics.load(interrupt, 0) !== 0) {
-      stoppedBy = 'interrupted';
-      return true;
-    }
-    const now = performance.now();
-    if (now - t0 > maxMs) {
-      stoppedBy = 'max-seconds';
-      return true;
-    }
-    if (opts.onProgress !== undefined && now - lastProgress >= progressMs) {
-      lastProgress = now;
-      opts.onProgress({ states: e.store.count, transitions: e.transitions, queue: e.level.length - e.next + e.upcoming.length, depth: e.depth, seconds: (now - t0) / 1000 });
-    }
-    if (slices && now - sliceStart >= SLICE_MS) {
-      sliced = true;
-      return true;
-    }
-    return false;
-  };
-  try {
-    e.start();
-    if (e.store.count >= e.maxStates) e.stopNow = true;
-    for (;;) {
-      if (e.stopNow) {
-        stoppedBy = 'max-states';
-        break;
-      }
-      if (!e.expandLevel(stop)) {
-        if (sliced) {
-          // Only a pause: the level goes on from the state it stopped before.
-          sliced = false;
-          yield;
-          sliceStart = performance.now();
-          continue;
-        }
-        if (e.stopNow && stoppedBy === 'exhausted') stoppedBy = 'max-states';
-        break;
-      }
-      if (e.violations.size === e.total && e.total > 0 && e.upcoming.length > 0) {
-        stoppedBy = 'all-violated';
-        break;
-      }
-      const need = e.nextLevelBytes();
-      if (need > limit) {
-        // Stop between levels, before the tables grow past the limit, rather than fail inside one.
-        stoppedBy = 'memory-limit';
-        note = `the next level would take the search to about ${mib(need)} MiB (the frontier grew ×${e.frontierGrowth().toFixed(2)} over the last level), past the memory limit of ${mib(limit)} MiB`;
-        break;
-      }
-      if (!e.advance()) break;
-      e.store.reserve = e.queued();
-    }
-  } catch (err) {
-    if (!(err instanceof StoreFull)) throw err;
-    stoppedBy = err.reason === 'memory-limit' ? 'memory-limit' : 'store-full';
-    note = err.message;
-  }
-  let depth = e.depth;
-  if (e.upcoming.length > 0) depth++;
-  const seconds = (performance.now() - t0) / 1000;
-  return {
-    complete: stoppedBy === 'exhausted',
-    stoppedBy,
-    states: e.store.count,
-    transitions: e.transitions,
-    depth,
-    seconds,
-    bytes: e.bytes(),
-    violations: e.violations,
-    store: e.store,
-    fired: e.fired,
-    reachedDepth: e.reachedDepth,
-    reachedFrom: e.reachedFrom,
-    reduce,
-    ...(note !== undefined ? { note } : {}),
-    ...(e.canonActive() ? { represented: e.represented } : {}),
-  };
-}
-
-/** How long the asynchronous search runs before it lets the event loop in. */
-const SLICE_MS = 100;
-
-/** The search on this thread, start to end. */
-export function explore(m: Model, opts: ExploreOptions): SearchResult {
-  const g = search(m, opts, false);
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-  }
-}
-
-/**
- * The same search, letting the event loop run every tenth of a second: a
- * SIGINT handler can then set `opts.interrupt`, and the search stops within
- * one slice with what it has.
- */
-export async function exploreAsync(m: Model, opts: ExploreOptions): Promise<SearchResult> {
-  const g = search(m, opts, true);
-  for (;;) {
-    const r = g.next();
-    if (r.done) return r.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

@@ -20,25 +20,19 @@ import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../../model/config.js';
 import type { Model } from '../../model/types.js';
-import { deserializeError, InternalError, serializeError, type SerializedError } from '../../model/errors.js';
-import { designOfRef, removeLoadLeftovers } from '../../check/load/load.js';
+import { deserializeError, InternalError, serializeError } from '../../model/errors.js';
 import { buildModel } from '../../model/system.js';
-import type { Reductions, StopReason, Progress } from '../exhaustive/engine.js';
+import type { Reductions, StopReason, Progress } from '../exhaustive/types.js';
 import { choosePartition, namedPartition, type Partition } from './partition.js';
 import { mib } from '../units.js';
-
-/** Where a worker finds the design: a built-in id, or a design file it loads itself. */
-export interface DesignRef {
-  readonly id: string;
-  /** The file to load (an absolute path, for threads whose working directory may differ). */
-  readonly file?: string;
-  /** The file's name as the user gave it, for messages. */
-  readonly shownAs?: string;
-}
+import { designOfSource, runnable, type DesignSource } from '../source.js';
+import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './protocol.js';
 
 export interface ParallelOptions {
-  readonly design: DesignRef;
+  readonly design: DesignSource;
   readonly config: Config;
+  /** Run once the workers are gone (e.g. to remove what a design file's load left behind). */
+  readonly afterWorkers?: () => void;
   /** The model the workers build, if the caller has it (else it is built from the design). */
   readonly model?: Model;
   /** The partition key's fields (group.field), instead of the one a sample chooses. */
@@ -80,62 +74,9 @@ export interface ParallelResult {
   readonly reachedDepth: Float64Array;
 }
 
-/** Shared control words: [stop, arrivals per worker...]; stats: STATS doubles per worker. */
-export const CTRL_STOP = 0;
-export const CTRL_ARRIVALS = 1;
-export const STATS = 4;
-export const STAT_COUNT = 0;
-export const STAT_TRANSITIONS = 1;
-export const STAT_QUEUE = 2;
-
 /** The default number of search workers: one per core. */
 export function defaultWorkers(): number {
   return availableParallelism();
-}
-
-export interface WorkerInit {
-  readonly design: DesignRef;
-  readonly config: Config;
-  readonly invariants: readonly string[];
-  readonly reduce: Reductions;
-  readonly memoryLimit: number;
-  readonly index: number;
-  readonly count: number;
-  readonly ctrl: SharedArrayBuffer;
-  readonly stats: SharedArrayBuffer;
-  /** Date.now() after which the workers stop expanding. */
-  readonly deadline: number;
-}
-
-/** A worker's answer to one level (or to the start). */
-export interface LevelReport {
-  readonly kind: 'level';
-  /** Whether the worker expanded all of its share (false: a stop cut it short). */
-  readonly done: boolean;
-  readonly upcoming: number;
-  readonly count: number;
-  readonly transitions: number;
-  readonly nextBytes: number;
-  readonly bytes: number;
-  readonly represented: number;
-  readonly violations: readonly { readonly id: string; readonly message: string; readonly depth: number }[];
-  /** Coverage so far: transitions per action id, and per invariant the depth its precondition first held (-1: not yet). */
-  readonly fired: readonly number[];
-  readonly reached: readonly number[];
-  readonly note?: string;
-  readonly stoppedBy?: StopReason;
-}
-
-export type WorkerReply = LevelReport | { readonly kind: 'error'; readonly error: SerializedError };
-
-/** `ports` starts the search: the worker's channels to its peers, and the partition key's bytes in the working vector, which each worker turns into masks of the packed words (see partition.ts). */
-export type WorkerCommand = { readonly kind: 'ports'; readonly ports: (MessagePort | null)[]; readonly partition: readonly number[] } | { readonly kind: 'level'; readonly advance: boolean } | { readonly kind: 'finish' };
-
-/** The worker's compiled module; run from the TypeScript sources (the tests), the build's copy. */
-function workerUrl(): URL {
-  const here = new URL('./worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return here;
-  return new URL('../../dist/explorers/parallel/worker.js', import.meta.url);
 }
 
 export async function exploreParallel(opts: ParallelOptions): Promise<ParallelResult> {
@@ -145,7 +86,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   const stats = new Float64Array(new SharedArrayBuffer(8 * STATS * n));
   const limit = opts.memoryLimit ?? Infinity;
   const deadline = opts.maxSeconds !== undefined ? Date.now() + opts.maxSeconds * 1000 : Number.MAX_SAFE_INTEGER;
-  const url = workerUrl();
+  const url = runnable(new URL('./worker.js', import.meta.url));
   const workers = Array.from({ length: n }, (_, index) => {
     const init: WorkerInit = {
       design: opts.design,
@@ -253,7 +194,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   try {
     {
       // Chosen while the workers start.
-      const m = opts.model ?? buildModel(await designOfRef(opts.design), opts.config);
+      const m = opts.model ?? buildModel(await designOfSource(opts.design), opts.config);
       const chosen = opts.partition !== undefined ? namedPartition(m, opts.partition) : choosePartition(m, n, opts.reduce.symmetry ? m.design.symmetry?.(m).canon : undefined);
       partition = chosen;
       const rs = await collect((w, i) => w.postMessage({ kind: 'ports', ports: ports[i], partition: chosen.offsets } satisfies WorkerCommand, ports[i].filter((p): p is MessagePort => p !== null)));
@@ -300,7 +241,7 @@ export async function exploreParallel(opts: ParallelOptions): Promise<ParallelRe
   } finally {
     clearInterval(timer);
     await Promise.all(workers.map((w) => w.terminate()));
-    removeLoadLeftovers(opts.design.file);
+    opts.afterWorkers?.();
   }
   if (failure !== undefined) throw failure;
 

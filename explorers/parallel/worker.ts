@@ -1,5 +1,5 @@
 /**
- * One worker of a parallel search (see parallel.ts): an Engine that owns
+ * One worker of a parallel search (parallel.ts starts it, protocol.ts is what they say): an Engine that owns
  * the states whose partition key hashes to its index. Foreign successors are batched per owner
  * and posted on the pair's port; the owner takes batches in with
  * receiveMessageOnPort between two of its own states, and waits on its
@@ -8,11 +8,12 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { knownInvariants } from '../../invariants/index.js';
 import { serializeError } from '../../model/errors.js';
-import { designOfRef } from '../../check/load/load.js';
+import { designOfSource } from '../source.js';
 import { buildModel } from '../../model/system.js';
-import { Engine, type StopReason } from '../exhaustive/engine.js';
+import { Engine } from '../exhaustive/engine.js';
+import type { StopReason } from '../exhaustive/types.js';
 import { keyKeptFunction, ownerFunction } from './partition.js';
-import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './parallel.js';
+import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './protocol.js';
 import { StoreFull } from '../store.js';
 
 /** States per batch: big enough that posting is rare, small enough that a level's tail is not held back. */
@@ -31,7 +32,7 @@ function reply(r: WorkerReply): void {
 }
 
 async function main(): Promise<void> {
-  const design = await designOfRef(init.design);
+  const design = await designOfSource(init.design);
   const m = buildModel(design, init.config);
   const known = knownInvariants(design);
   const invariants = init.invariants.map((id) => known.find((i) => i.id === id)!);

@@ -21,7 +21,7 @@
  *    our actors loop rather than end, an actor that has taken its share of
  *    the walk (depth / actors steps) ranks below all others from then on.
  */
-import type { Invariant } from '../../model/invariant.js';
+import type { Invariant } from '../../model/types.js';
 import type { Action, Model, State } from '../../model/types.js';
 import { bindInvariant, eventsBroken, raisedAny, type BoundInvariant } from '../../invariants/bind.js';
 import { bindAll, designError, stepFrom, stepThrew, violationOf } from '../step.js';

@@ -6,15 +6,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { InternalError, serializeError } from '../../model/errors.js';
 import { knownInvariants } from '../../invariants/index.js';
-import { designOfRef } from '../../check/load/load.js';
 import { buildModel } from '../../model/system.js';
-import { Planner, runWalks, type WalkWorkerInit, type WalkWorkerReply } from './random.js';
+import { designOfSource } from '../source.js';
+import { Planner, runWalks } from './plan.js';
+import type { WalkWorkerInit, WalkWorkerReply } from './protocol.js';
 import { Walker } from './walk.js';
 
 const init = workerData as WalkWorkerInit;
 
 async function main(): Promise<void> {
-  const design = await designOfRef(init.design);
+  const design = await designOfSource(init.design);
   const m = buildModel(design, init.config);
   const known = knownInvariants(design);
   const invs = init.invariants.map((id) => {

@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check } from '../../check/check.js';
-import { explore } from '../../explorers/exhaustive/engine.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
 import { counterexample, storeParents } from '../../explorers/trace.js';
-import { conservation } from '../../invariants/allocator-conservation.js';
-import type { Invariant } from '../../model/invariant.js';
+import { conservation } from '../../model/allocator-laws.js';
+import type { Invariant } from '../../model/types.js';
 import type { TraceStep } from '../../explorers/trace.js';
 import { invariantsFor } from '../../invariants/index.js';
 import type { Config } from '../../model/config.js';

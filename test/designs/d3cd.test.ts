@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { check } from '../../check/check.js';
-import { explore } from '../../explorers/exhaustive/engine.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
 import { counterexample, storeParents, type TraceStep } from '../../explorers/trace.js';
 import { invariantsFor, type Invariant } from '../../invariants/index.js';
 import { FREE_HEAD } from '../../model/allocator.js';

@@ -24,7 +24,7 @@
  * per-list free blocks of its own.
  */
 import { defineDesign, type StepSpec, type VcpuStepSpec } from '../../design-api.js';
-import { oneHintPerBlock } from '../../../invariants/one-hint-per-block.js';
+import { oneHintPerBlock } from './invariants/one-hint-per-block.js';
 import { delPageFromFreeList, FREE_HEAD, FREE_TAIL, isFreeHead, LIMBO } from '../../allocator.js';
 import { UsageError, type Config } from '../../config.js';
 import { HINTED, hintRange, landDiscards } from '../../host.js';

@@ -34,7 +34,7 @@
  * the previous batch's ranges (an explanation for row 12).
  */
 import { defineDesign, type VcpuStepSpec } from '../../design-api.js';
-import type { Invariant } from '../../invariant.js';
+import type { Invariant } from '../../types.js';
 import { FREE_HEAD, ISOLATED_HEAD, isolateFreePage, putbackIsolatedPage } from '../../allocator.js';
 import type { Config } from '../../config.js';
 import { BACKED, HINTED, hintRange, landDiscards } from '../../host.js';

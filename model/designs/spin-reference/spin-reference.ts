@@ -19,7 +19,7 @@
  * poison-reads-back (V_READ); I2, I4 and I5 (no lost write) are the
  * reference's own below.
  */
-import type { Invariant } from '../../invariant.js';
+import type { Invariant } from '../../types.js';
 import { UsageError, type Config } from '../../config.js';
 import type { GroupDecl } from '../../layout.js';
 import type { ActionSpec, Design, DesignInstance, Model, State } from '../../types.js';

@@ -14,8 +14,8 @@
  */
 import { ALLOCATED, ISOLATED_HEAD, ISOLATED_TAIL, OWNERS } from '../../../allocator.js';
 import { holdsBlock } from '../../../vcpu.js';
-import { conservation } from '../../../../invariants/allocator-conservation.js';
-import type { Invariant } from '../../../invariant.js';
+import { conservation } from '../../../allocator-laws.js';
+import type { Invariant } from '../../../types.js';
 
 export const d6AllocatorConservation: Invariant = {
   id: 'd6-allocator-conservation',

@@ -16,7 +16,7 @@
  * is not counted on: it runs only when the guest is short of memory.
  */
 import { driverQuiescent, migrationOver } from '../state.js';
-import type { Invariant } from '../../../invariant.js';
+import type { Invariant } from '../../../types.js';
 
 export const driverReturnsBlocks: Invariant = {
   id: 'd6-driver-returns-blocks',

@@ -20,7 +20,7 @@
  */
 import { MIGRATION_COMPLETED } from '../state.js';
 import { IN_USE } from '../../../vcpu.js';
-import type { Invariant } from '../../../invariant.js';
+import type { Invariant } from '../../../types.js';
 
 export const migratedPagesCurrent: Invariant = {
   id: 'd6-migrated-pages-current',

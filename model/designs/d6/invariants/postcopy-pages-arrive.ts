@@ -17,7 +17,7 @@
  * served. The migration thread records the first page that is not
  * (`migration.stall`).
  */
-import type { Invariant } from '../../../invariant.js';
+import type { Invariant } from '../../../types.js';
 
 export const postcopyPagesArrive: Invariant = {
   id: 'd6-postcopy-pages-arrive',

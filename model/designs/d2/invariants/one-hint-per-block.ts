@@ -15,8 +15,8 @@
  * covers a block holding at least one page the guest wrote since is the one
  * hint that block deserves.
  */
-import { BACKED, HINTED, NOT_INFLIGHT } from '../model/host.js';
-import type { Invariant } from '../model/invariant.js';
+import { BACKED, HINTED, NOT_INFLIGHT } from '../../../host.js';
+import type { Invariant } from '../../../types.js';
 
 export const oneHintPerBlock: Invariant = {
   id: 'one-hint-per-block',
