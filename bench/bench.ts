@@ -23,7 +23,7 @@
  *   npm run bench -- --runs 5          runs per cell
  */
 import os from 'node:os';
-import { defaultMemoryLimit } from '../check/check.js';
+import { defaultMemoryLimit } from '../check/options.js';
 import { explore } from '../explorers/exhaustive/driver.js';
 import { NO_REDUCTIONS, type Reductions } from '../explorers/exhaustive/types.js';
 import { exploreParallel } from '../explorers/parallel/parallel.js';

@@ -7,9 +7,8 @@
  */
 import type { Invariant } from '../model/types.js';
 import { coverageOf, type Coverage } from './coverage.js';
-import { selectInvariants } from './check.js';
+import { resolveRun } from './options.js';
 import { UsageError, type Config } from '../model/config.js';
-import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design, Model } from '../model/types.js';
 import type { DesignRef } from '../explorers/source.js';
 import { afterWorkers, designSource } from './load/design-ref.js';
@@ -92,9 +91,7 @@ function usage(cond: boolean, message: string): void {
 }
 
 export async function checkRandom(design: Design, opts: RandomCheckOptions): Promise<RandomReport> {
-  const cfg = resolveConfig(design, opts.config);
-  const invs = selectInvariants(design, cfg, opts.invariants);
-  const m = buildModel(design, cfg);
+  const { cfg, invs, m } = resolveRun(design, opts.config, opts.invariants);
   const plan: RunPlan = {
     explorer: opts.explorer,
     seed: (opts.seed ?? RANDOM_DEFAULTS.seed) >>> 0,

@@ -6,7 +6,7 @@ import { match } from 'ts-pattern';
 import { HOST_MODES, POISON_MODES, UsageError, type Config } from '../model/config.js';
 import { DESIGNS } from '../model/designs/index.js';
 import { loadDesignFile } from '../check/load/load.js';
-import type { Design } from '../model/types.js';
+import { designIn, type Design } from '../model/types.js';
 
 export type FlagKind = 'string' | 'int' | 'number' | 'bytes' | 'bool' | 'list';
 
@@ -88,7 +88,5 @@ export async function pickDesign(p: Parsed): Promise<Design> {
     if (file !== undefined && pool.length === 1) return pool[0];
     throw new UsageError(`check: --design is required: accepted ${pool.map((d) => d.id).join(', ')}`);
   }
-  const d = pool.find((x) => x.id === id);
-  if (d === undefined) throw new UsageError(`unknown design '${id}'${file !== undefined ? ` in ${file}` : ''}: accepted ${pool.map((x) => x.id).join(', ')}`);
-  return d;
+  return designIn(pool, id, (accepted) => new UsageError(`unknown design '${id}'${file !== undefined ? ` in ${file}` : ''}: accepted ${accepted}`));
 }

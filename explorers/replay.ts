@@ -14,6 +14,7 @@ import type { Config } from '../model/config.js';
 import { UsageError } from '../model/config.js';
 import type { Model, State } from '../model/types.js';
 import { enabledIds, stepFrom } from './step.js';
+import { stepText } from '../model/describe.js';
 
 export const TOKEN_PREFIX = 'hc1:';
 export const TRACE_FORMAT = 'hintcheck-trace';
@@ -52,8 +53,7 @@ export function stepName(m: Model, id: number): StepName {
 }
 
 export function stepLabel(n: StepName): string {
-  const args = Object.entries(n.args).map(([k, v]) => `${k}=${v}`);
-  return `${n.actor} ${n.action}${args.length ? `(${args.join(', ')})` : ''}`;
+  return stepText(n.actor, n.action, n.args);
 }
 
 export function scheduleOf(m: Model, ids: readonly number[], extra: Omit<Schedule, 'design' | 'config' | 'steps' | 'file' | 'sourceHash'> = {}): Schedule {

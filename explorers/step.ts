@@ -9,21 +9,17 @@ import { DesignError, designError as designErrorAt, inDesign, InternalError } fr
 import type { Invariant } from '../model/types.js';
 import { bindInvariant, eventsBroken, raisedAny, type BoundInvariant } from '../invariants/bind.js';
 import type { Action, Model, State } from '../model/types.js';
-
-function describeArgs(a: Action): string {
-  const parts = Object.entries(a.args).map(([k, v]) => `${k}=${v}`);
-  return parts.length ? `(${parts.join(', ')})` : '';
-}
+import { stepText } from '../model/describe.js';
 
 /** A design error naming the design (and its file), the step and the state it was taken from, in one line. */
 export function designError(m: Model, a: Action, s: State, problem: string): DesignError {
-  const step = `${m.actors[a.actor]} ${a.name}${describeArgs(a)}`;
+  const step = stepText(m.actors[a.actor], a.name, a.args);
   return designErrorAt({ design: m.design.id, ...(m.design.source !== undefined ? { file: m.design.source } : {}), step }, `step ${step} ${problem}; in state ${JSON.stringify(m.layout.view(s))}`);
 }
 
 /** What a step threw, as the design's error: a hook of its own that failed has said which; else the step did. */
 export function stepThrew(m: Model, a: Action, s: State, e: unknown): DesignError {
-  const step = `${m.actors[a.actor]} ${a.name}${describeArgs(a)}`;
+  const step = stepText(m.actors[a.actor], a.name, a.args);
   if (e instanceof DesignError) return inDesign(new DesignError(`${e.message} (in step ${step})`, e.where), { design: m.design.id, ...(m.design.source !== undefined ? { file: m.design.source } : {}), step });
   return designError(m, a, s, `threw ${e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)}`);
 }

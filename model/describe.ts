@@ -85,3 +85,14 @@ export function describeChanges(changes: readonly Change[], before: StateView, a
   return out;
 }
 
+
+/** A step's arguments as every trace, error and diagram shows them: `(order=1, isolate=0,2)`, or nothing. */
+export function argsText(args: Readonly<Record<string, number | string>>): string {
+  const parts = Object.entries(args).map(([k, v]) => `${k}=${v}`);
+  return parts.length ? `(${parts.join(', ')})` : '';
+}
+
+/** A step as one label: `reporter isolate(order=1, isolate=0,2)`. */
+export function stepText(actor: string, action: string, args: Readonly<Record<string, number | string>>): string {
+  return `${actor} ${action}${argsText(args)}`;
+}

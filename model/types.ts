@@ -305,3 +305,10 @@ export interface Invariant {
   readonly precondition?: string;
   readonly bind: (m: Model) => Checks;
 }
+
+/** The design of `pool` with this id; else the error `miss` makes of the accepted ids ("a, b, c"). */
+export function designIn(pool: readonly Design[], id: string, miss: (accepted: string) => Error): Design {
+  const d = pool.find((x) => x.id === id);
+  if (d === undefined) throw miss(pool.map((x) => x.id).join(', '));
+  return d;
+}

@@ -10,13 +10,14 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CheckReport, InvariantResult } from '../check/check.js';
+import type { CheckReport, InvariantResult } from '../check/verdicts.js';
 import { knownInvariants } from '../invariants/index.js';
 import { overridesText, type MatrixRow } from '../check/matrix/rows.js';
 import { describeConfig } from '../model/config.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design } from '../model/types.js';
 import type { Trace } from '../explorers/trace.js';
+import { argsText } from '../model/describe.js';
 
 /** `## <invariant>` sections of docs/arguments/<id>.md. */
 /** A search's stored states, and with symmetry the concrete states they stand for. */
@@ -56,8 +57,7 @@ export function sequenceDiagram(t: Trace, actors: readonly string[]): string {
   const lines = ['```mermaid', 'sequenceDiagram'];
   for (const a of lanes) lines.push(`  participant ${a}`);
   for (const s of t.steps) {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    const label = mermaidText(`${s.step}. ${s.action}${args ? `(${args})` : ''}`);
+    const label = mermaidText(`${s.step}. ${s.action}${argsText(s.args)}`);
     const served = s.events.served;
     if (typeof s.events.hintBy === 'string' && lanes.includes('host')) lines.push(`  ${s.actor}->>host: ${label}`);
     else if (typeof served === 'string' && served !== s.actor) lines.push(`  ${s.actor}-->>${served}: ${label}`);
@@ -74,8 +74,7 @@ export function sequenceDiagram(t: Trace, actors: readonly string[]): string {
 function traceSteps(t: Trace): string[] {
   const out: string[] = [];
   for (const s of t.steps) {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    out.push(`${s.step}. **${s.actor}** \`${s.action}${args ? `(${args})` : ''}\`: ${s.kernel}`);
+    out.push(`${s.step}. **${s.actor}** \`${s.action}${argsText(s.args)}\`: ${s.kernel}`);
     for (const c of s.summary) out.push(`   - ${c}`);
   }
   return out;

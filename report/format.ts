@@ -4,10 +4,11 @@
  * and what changed, with page-level changes folded into page ranges.
  */
 import { match } from 'ts-pattern';
-import type { CheckReport, InvariantResult, Verdict } from '../check/check.js';
+import type { CheckReport, InvariantResult, Verdict } from '../check/verdicts.js';
 import type { Coverage } from '../check/coverage.js';
 import { describeConfig } from '../model/config.js';
 import type { TraceStep } from '../explorers/trace.js';
+import { argsText } from '../model/describe.js';
 
 export function num(n: number): string {
   return Math.round(n).toLocaleString('en-US');
@@ -25,17 +26,12 @@ export function verdictWord(v: Verdict): string {
     .exhaustive();
 }
 
-function args(a: TraceStep['args']): string {
-  const parts = Object.entries(a).map(([k, v]) => `${k}=${v}`);
-  return parts.length ? `(${parts.join(', ')})` : '';
-}
-
 /** Numbered steps, one header line per step and its changes indented below. */
 export function formatTrace(t: { readonly steps: readonly Pick<TraceStep, 'step' | 'actor' | 'action' | 'args' | 'kernel' | 'summary'>[] }): string[] {
   const lines: string[] = [];
   const width = Math.max(6, ...t.steps.map((s) => s.actor.length));
   for (const s of t.steps) {
-    const head = `${String(s.step).padStart(3)}. ${s.actor.padEnd(width)}  ${s.action}${args(s.args)}`;
+    const head = `${String(s.step).padStart(3)}. ${s.actor.padEnd(width)}  ${s.action}${argsText(s.args)}`;
     lines.push(`${head.padEnd(56)}  ${s.kernel}`);
     for (const c of s.summary) lines.push(`        ${c}`);
     if (s.summary.length === 0) lines.push('        (no change)');

@@ -5,7 +5,7 @@
  */
 import { DesignError } from '../../model/errors.js';
 import { findDesign } from '../../model/designs/index.js';
-import type { Design } from '../../model/types.js';
+import { designIn, type Design } from '../../model/types.js';
 import { runnable, type DesignRef, type DesignSource } from '../../explorers/source.js';
 import { loadDesignFile, removeLoadLeftovers } from './load.js';
 
@@ -21,9 +21,7 @@ export async function designOf(ref: DesignRef): Promise<Design> {
     files.set(ref.file, load);
   }
   const all = await load;
-  const d = all.find((x) => x.id === ref.id);
-  if (d === undefined) throw new DesignError(`design ${ref.id} is no longer in ${ref.shownAs ?? ref.file}: accepted ${all.map((x) => x.id).join(', ')}`, { file: ref.shownAs ?? ref.file, design: ref.id });
-  return d;
+  return designIn(all, ref.id, (accepted) => new DesignError(`design ${ref.id} is no longer in ${ref.shownAs ?? ref.file}: accepted ${accepted}`, { file: ref.shownAs ?? ref.file, design: ref.id }));
 }
 
 /** A design as the engines' workers find it: this module, and the ref. */

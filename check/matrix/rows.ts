@@ -3,7 +3,9 @@
  * cells whose verdict is not the one expected. Both the matrix and its
  * worker threads run rows; neither imports the other.
  */
-import { check, type CheckOptions, type CheckReport, type Verdict } from '../check.js';
+import { check } from '../check.js';
+import type { CheckOptions } from '../options.js';
+import type { CheckReport, Verdict } from '../verdicts.js';
 import { invariantsFor } from '../../invariants/index.js';
 import type { Config } from '../../model/config.js';
 import type { Design } from '../../model/types.js';

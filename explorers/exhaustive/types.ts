@@ -64,7 +64,8 @@ export interface Violation {
 
 export type StopReason = 'exhausted' | 'max-states' | 'max-seconds' | 'all-violated' | 'memory-limit' | 'store-full' | 'interrupted';
 
-export interface SearchResult {
+/** What every exhaustive search says of itself, on one engine or on several: how far it got, and why it stopped there. */
+export interface SearchTotals {
   readonly complete: boolean;
   readonly stoppedBy: StopReason;
   readonly states: number;
@@ -73,16 +74,23 @@ export interface SearchResult {
   /** Deepest BFS level reached. */
   readonly depth: number;
   readonly seconds: number;
-  readonly bytes: number;
-  readonly violations: ReadonlyMap<string, Violation>;
-  readonly store: StateStore;
-  /** Coverage (see Engine.fired, Engine.reachedDepth, Engine.reachedFrom). */
-  readonly fired: Float64Array;
-  readonly reachedDepth: Float64Array;
-  readonly reachedFrom: readonly ({ readonly a: number; readonly b: number; readonly depth: number } | undefined)[];
   /** Why the store stopped the search, when it did. */
   readonly note?: string;
   readonly reduce: Reductions;
   /** With symmetry: how many concrete states the canonical ones stand for. */
   readonly represented?: number;
+}
+
+/** A search's coverage counters (see Engine.fired, Engine.reachedDepth). */
+export interface SearchCoverage {
+  readonly fired: Float64Array;
+  readonly reachedDepth: Float64Array;
+}
+
+export interface SearchResult extends SearchTotals, SearchCoverage {
+  readonly bytes: number;
+  readonly violations: ReadonlyMap<string, Violation>;
+  readonly store: StateStore;
+  /** Where each invariant's precondition first held (see Engine.reachedFrom). */
+  readonly reachedFrom: readonly ({ readonly a: number; readonly b: number; readonly depth: number } | undefined)[];
 }

@@ -22,7 +22,7 @@ import type { Config } from '../../model/config.js';
 import type { Model } from '../../model/types.js';
 import { deserializeError, InternalError, serializeError } from '../../model/errors.js';
 import { buildModel } from '../../model/system.js';
-import type { Reductions, StopReason, Progress } from '../exhaustive/types.js';
+import type { Reductions, Progress, StopReason, SearchCoverage, SearchTotals } from '../exhaustive/types.js';
 import { choosePartition, namedPartition, type Partition } from './partition.js';
 import { mib } from '../units.js';
 import { designOfSource, runnable, type DesignSource } from '../source.js';
@@ -55,23 +55,12 @@ export interface ParallelViolation {
   readonly depth: number;
 }
 
-export interface ParallelResult {
-  readonly complete: boolean;
-  readonly stoppedBy: StopReason;
-  readonly states: number;
-  readonly transitions: number;
-  readonly depth: number;
-  readonly seconds: number;
+export interface ParallelResult extends SearchTotals, SearchCoverage {
   readonly bytes: number;
   readonly violations: ReadonlyMap<string, ParallelViolation>;
-  readonly reduce: Reductions;
-  readonly represented?: number;
-  readonly note?: string;
   readonly workers: number;
   /** How states were split between the workers. */
   readonly partition: Partition;
-  readonly fired: Float64Array;
-  readonly reachedDepth: Float64Array;
 }
 
 /** The default number of search workers: one per core. */

@@ -4,7 +4,9 @@
  * walks on one walker, on this thread or in a worker.
  */
 import type { Model } from '../../model/types.js';
-import { mixSeed, Rng, type Walker, type WalkOutcome, type WalkSpec } from './walk.js';
+import { mixSeed, Rng } from './rng.js';
+import type { WalkSpec } from './scheduler.js';
+import type { Walker, WalkOutcome } from './walk.js';
 
 export const EXPLORERS = ['exhaustive', 'random', 'pct', 'swarm'] as const;
 export type ExplorerKind = (typeof EXPLORERS)[number];

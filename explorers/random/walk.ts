@@ -8,87 +8,19 @@
  * found on any worker is found again on any other, and a run's result does
  * not depend on how many workers shared it.
  *
- * Schedulers:
- *  - uniform: each enabled step alike;
- *  - weighted: each enabled step in proportion to its action's weight (the
- *    swarm's diversified runs; a weight of 0 leaves the step out unless
- *    nothing else is enabled);
- *  - pct: probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi,
- *    Nagarakatte, ASPLOS 2010): actors get distinct random priorities, the
- *    highest-priority enabled actor runs, and at d-1 random steps the
- *    running actor drops below every other. A bug that needs d ordering
- *    constraints is found with probability at least 1/(n k^(d-1)). Since
- *    our actors loop rather than end, an actor that has taken its share of
- *    the walk (depth / actors steps) ranks below all others from then on.
+ * The schedulers are files of their own: uniform.ts, weighted.ts (a swarm
+ * member's) and pct.ts.
  */
 import type { Invariant } from '../../model/types.js';
 import type { Action, Model, State } from '../../model/types.js';
 import { bindInvariant, eventsBroken, raisedAny, type BoundInvariant } from '../../invariants/bind.js';
 import { bindAll, designError, stepFrom, stepThrew, violationOf } from '../step.js';
+import { Rng } from './rng.js';
+import type { Scheduler, StepChooser, WalkSpec } from './scheduler.js';
+import { Pct } from './pct.js';
+import { Uniform } from './uniform.js';
+import { Weighted } from './weighted.js';
 
-/** A small, fast PRNG (sfc32) seeded through splitmix32, so that nearby seeds give unrelated streams. */
-export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, n). */
-  below(n: number): number {
-    return Math.floor((this.u32() / 4294967296) * n);
-  }
-
-  /** Uniform in [0, 1). */
-  unit(): number {
-    return this.u32() / 4294967296;
-  }
-}
-
-/** A seed for item `i` of a stream seeded `seed` (walk i of a run, member i of a swarm). */
-export function mixSeed(seed: number, i: number): number {
-  let h = Math.imul((seed ^ 0x5bd1e995) >>> 0, 0x01000193) ^ Math.imul(i + 1, 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
-  return (h ^ (h >>> 15)) >>> 0;
-}
-
-export type Scheduler = 'uniform' | 'weighted' | 'pct';
-
-export interface WalkSpec {
-  readonly seed: number;
-  readonly depth: number;
-  readonly scheduler: Scheduler;
-  /** pct: the bug depth d (d - 1 priority change points). */
-  readonly pctDepth?: number;
-  /** weighted: one weight per action id. */
-  readonly weights?: readonly number[];
-}
 
 export interface WalkViolation {
   readonly invariant: string;
@@ -126,11 +58,8 @@ export class Walker {
   private readonly s: State;
   private readonly next: State;
   private readonly enabled: Int32Array;
-  /** PCT: the running actor's enabled steps. */
-  private readonly mine: Int32Array;
-  private readonly priority: Float64Array;
-  /** PCT: steps each actor has taken in this walk. */
-  private readonly ran: Float64Array;
+  /** One chooser per strategy, made the first time a walk asks for it. */
+  private readonly choosers = new Map<Scheduler, StepChooser>();
   /** The steps of the current walk, and the state before the last one. */
   private readonly taken: number[] = [];
   private readonly before: State;
@@ -146,9 +75,6 @@ export class Walker {
     this.next = new Uint8Array(m.layout.size);
     this.before = new Uint8Array(m.layout.size);
     this.enabled = new Int32Array(m.actions.length);
-    this.mine = new Int32Array(m.actions.length);
-    this.priority = new Float64Array(m.actors.length);
-    this.ran = new Float64Array(m.actors.length);
   }
 
   /** The ids of the steps enabled in s, in id order, into `out`; returns how many. */
@@ -244,12 +170,13 @@ export class Walker {
     const violations: WalkViolation[] = [];
     this.noteReached(walk, 0, undefined, s, undefined);
     if (this.check(undefined, s, undefined, broken, violations)) return { steps: 0, end: 'all-violated', violations };
-    const pct = spec.scheduler === 'pct' ? this.pctPlan(rng, spec) : undefined;
+    const chooser = this.chooser(spec.scheduler);
+    chooser.start(rng, spec);
     const before = this.before;
     for (let step = 0; step < spec.depth; step++) {
       const n = this.enabledIn(s, this.enabled);
       if (n === 0) return { steps: step, end: 'deadlock', violations };
-      const a = m.actions[this.choose(rng, spec, n, step, pct)];
+      const a = m.actions[chooser.choose(rng, spec, this.enabled, n, step)];
       before.set(s);
       s.fill(0, m.layout.transients);
       a.apply(s);
@@ -264,69 +191,13 @@ export class Walker {
     return { steps: spec.depth, end: 'depth', violations };
   }
 
-  /** PCT: distinct initial priorities d..d+n-1 in random order, and d-1 change points among the depth's steps. */
-  private pctPlan(rng: Rng, spec: WalkSpec): { changeAt: Map<number, number> } {
-    const d = Math.max(1, spec.pctDepth ?? 3);
-    const n = this.m.actors.length;
-    const order = Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.below(i + 1);
-      [order[i], order[j]] = [order[j], order[i]];
+  private chooser(kind: Scheduler): StepChooser {
+    let c = this.choosers.get(kind);
+    if (c === undefined) {
+      c = kind === 'pct' ? new Pct(this.m) : kind === 'weighted' ? new Weighted() : new Uniform();
+      this.choosers.set(kind, c);
     }
-    for (let i = 0; i < n; i++) this.priority[order[i]] = d + i;
-    this.ran.fill(0);
-    const changeAt = new Map<number, number>();
-    for (let i = 1; i < d; i++) {
-      const at = rng.below(Math.max(1, spec.depth));
-      // Two change points on one step: the later one's (lower) priority wins, as if one step apart.
-      changeAt.set(at, d - i);
-    }
-    return { changeAt };
-  }
-
-  private choose(rng: Rng, spec: WalkSpec, n: number, step: number, pct: { changeAt: Map<number, number> } | undefined): number {
-    const en = this.enabled;
-    const acts = this.m.actions;
-    if (pct !== undefined) {
-      // PCT assumes threads that end; ours loop (a vCPU allocates and frees for ever), and the
-      // first in line would starve the rest. So an actor that has had its share of the walk
-      // (depth / actors steps) has ended, as far as priorities go: it runs only when no other can.
-      const share = Math.max(1, Math.floor(spec.depth / this.m.actors.length));
-      const rank = (actor: number): number => (this.ran[actor] >= share ? this.priority[actor] - 1e9 : this.priority[actor]);
-      const top = (): number => {
-        let best = -1;
-        for (let i = 0; i < n; i++) {
-          const actor = acts[en[i]].actor;
-          if (best < 0 || rank(actor) > rank(best)) best = actor;
-        }
-        return best;
-      };
-      let actor = top();
-      const lower = pct.changeAt.get(step);
-      if (lower !== undefined) {
-        this.priority[actor] = lower;
-        actor = top();
-      }
-      // Among the running actor's enabled steps (an allocation's choice of block, say), uniformly.
-      let k = 0;
-      for (let i = 0; i < n; i++) if (acts[en[i]].actor === actor) this.mine[k++] = en[i];
-      this.ran[actor]++;
-      return this.mine[rng.below(k)];
-    }
-    if (spec.scheduler === 'weighted' && spec.weights !== undefined) {
-      const w = spec.weights;
-      let total = 0;
-      for (let i = 0; i < n; i++) total += w[en[i]];
-      if (total > 0) {
-        let r = rng.unit() * total;
-        for (let i = 0; i < n; i++) {
-          r -= w[en[i]];
-          if (r < 0) return en[i];
-        }
-        for (let i = n - 1; i >= 0; i--) if (w[en[i]] > 0) return en[i];
-      }
-    }
-    return en[rng.below(n)];
+    return c;
   }
 }
 
