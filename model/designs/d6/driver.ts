@@ -14,38 +14,49 @@ import type { Qemu } from './qemu.js';
 import { OUT_STOP, type Ring } from './ring.js';
 import { CMD_DONE, CMD_STOP } from './state.js';
 
-/** The driver's helpers, as a broken variant's replacement part is given them. */
+/** The driver's state and helpers, which its steps (and a broken variant's replacement parts) are written against. */
 export interface Driver {
   readonly k: D6Kit;
+  readonly ring: Ring;
+  readonly q: Qemu;
+  /** The heads of the zone's MAX_ORDER-1 blocks. */
+  readonly heads: readonly number[];
+  /** virtio_balloon_cmd_id_received(), without its side effect: the id the driver would now see. */
+  readonly peekReceived: (s: State) => number;
+  /** virtio_balloon_cmd_id_received(): test_and_clear_bit(), and re-read the config if it was set. */
+  readonly readReceived: (s: State) => number;
+  /** Some block is on free_page_list. */
+  readonly anyHeld: (s: State) => boolean;
+  /** free_pages(page, VIRTIO_BALLOON_HINT_BLOCK_ORDER): the caller's guard made sure zone->lock is free. */
+  readonly freeBlock: (s: State, head: number) => void;
+  /** return_free_pages_to_mm(vb, ULONG_MAX): pop every block off free_page_list and free it. */
+  readonly returnAll: (s: State) => void;
+  /** prep_new_page() of the driver's allocation: check_poison_mem() reads every page (nothing is written). */
+  readonly checkPoison: (s: State, head: number) => void;
   /** virtballoon_remove()'s cancel_work_sync(): a queued work is dropped (a running one is waited for: removal runs between two runs). */
   readonly cancelWorkSync: (s: State) => void;
   /** The rest of remove_common(): the driver is gone, and virtio_reset_device() resets QEMU's device and its ring. */
   readonly resetDevice: (s: State) => void;
-  /** The correct virtballoon_remove step. */
-  readonly virtballoonRemove: StepSpec;
 }
 
 /** The parts of the driver a broken variant may replace. */
 export interface DriverOverrides {
   /** free_pages_prepare() of a block the driver gives back. */
   readonly freePagesPrepare?: (k: D6Kit) => (s: State, head: number) => void;
-  readonly virtballoonRemove?: (d: Driver) => StepSpec;
+  /** The virtballoon_remove step, given the correct one. */
+  readonly virtballoonRemove?: (d: Driver, correct: StepSpec) => StepSpec;
 }
 
-export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
-  const { m, cfg, at, phase } = k;
+export function balloonDriver(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides): Driver {
+  const { m, cfg, at } = k;
   const f = m.f;
   const balloon = k.actor.balloon;
-  const B = phase.balloon;
   const order = cfg.maxOrder;
   const size = 1 << order;
   const heads = Array.from({ length: cfg.pages >> order }, (_, j) => j << order);
-  const Q = ring.size;
 
-  /** virtio_balloon_cmd_id_received(), without its side effect: the id the driver would now see. */
   const peekReceived = (s: State): number => (s[at.balloon.readBit] ? q.configCmdId(s) : s[at.balloon.received]);
 
-  /** virtio_balloon_cmd_id_received(): test_and_clear_bit(), and re-read the config if it was set. */
   const readReceived = (s: State): number => {
     if (s[at.balloon.readBit]) {
       s[at.balloon.readBit] = 0;
@@ -66,7 +77,6 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
   };
   const freePagesPrepare = o.freePagesPrepare?.(k) ?? reinit;
 
-  /** free_pages(page, VIRTIO_BALLOON_HINT_BLOCK_ORDER): the caller's guard made sure zone->lock is free. */
   const freeBlock = (s: State, head: number): void => {
     freePagesPrepare(s, head);
     acquire(m, s, balloon);
@@ -74,7 +84,6 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
     release(m, s);
   };
 
-  /** return_free_pages_to_mm(vb, ULONG_MAX): pop every block off free_page_list and free it. */
   const returnAll = (s: State): void => {
     for (const h of heads) {
       if (!s[at.fpl.held + h]) continue;
@@ -83,7 +92,6 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
     }
   };
 
-  /** prep_new_page() of the driver's allocation: check_poison_mem() reads every page (nothing is written). */
   const checkPoison = (s: State, head: number): void => {
     if (cfg.poison === 'off') return;
     const expected = contentAfterFree(cfg);
@@ -106,12 +114,31 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
     s[at.dev.irq] = 0;
     // virtio_reset_device(): QEMU's reset stops hinting, and the ring loses its buffers.
     q.freePageStop(s);
-    for (let i = 0; i < Q; i++) s[at.vq.slot + i] = 0;
+    for (let i = 0; i < ring.size; i++) s[at.vq.slot + i] = 0;
     for (let p = 0; p < cfg.pages; p++) s[f.inflight + p] = NOT_INFLIGHT;
   };
 
-  /** virtballoon_changed() -> virtio_balloon_queue_free_page_work(), in any phase of the work; stop_update_lock. */
-  const virtballoonChanged: StepSpec = {
+  return { k, ring, q, heads, peekReceived, readReceived, anyHeld, freeBlock, returnAll, checkPoison, cancelWorkSync, resetDevice };
+}
+
+export function driverSteps(d: Driver, o: DriverOverrides) {
+  const changed = virtballoonChanged(d);
+  const remove = virtballoonRemove(d);
+  return {
+    balloon: {
+      idle: [changed, reportFreePageFunc(d), o.virtballoonRemove?.(d, remove) ?? remove],
+      started: [changed, sendCmdIdStart(d)],
+      hinting: [changed, sendFreePages(d), getFreePageAndSend(d), allocPagesFails(d)],
+      stopping: [changed, sendCmdIdStop(d)],
+    },
+    shrinker: { idle: [shrinkerScan(d)] },
+  };
+}
+
+/** virtballoon_changed() -> virtio_balloon_queue_free_page_work(), in any phase of the work; stop_update_lock. */
+function virtballoonChanged(d: Driver): StepSpec {
+  const { at } = d.k;
+  return {
     name: 'virtballoon_changed',
     kernel: 'virtballoon_changed() -> virtio_balloon_queue_free_page_work(): test_and_set_bit(READ_CMD_ID), queue_work(); stop_update_lock',
     pre: () => ({ at: at.dev.irq, is: 1 }),
@@ -125,9 +152,14 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** report_free_page_func(): read the cmd id; DONE gives every block back, a new id starts a report; balloon_wq. */
-  const reportFreePageFunc: StepSpec = {
+/** report_free_page_func(): read the cmd id; DONE gives every block back, a new id starts a report; balloon_wq. */
+function reportFreePageFunc(d: Driver): StepSpec {
+  const { m, at } = d.k;
+  const B = d.k.phase.balloon;
+  const { peekReceived, readReceived, anyHeld, returnAll } = d;
+  return {
     name: 'report_free_page_func',
     kernel: 'report_free_page_func(): read the cmd id; DONE: return_free_pages_to_mm(all); a new id: report; balloon_wq',
     pre: () => ({ at: at.balloon.queued, is: 1 }),
@@ -143,9 +175,13 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** virtballoon_remove(): cancel_work_sync(), then remove_common() gives the blocks back and resets the device; no lock. */
-  const virtballoonRemove: StepSpec = {
+/** virtballoon_remove(): cancel_work_sync(), then remove_common() gives the blocks back and resets the device; no lock. */
+function virtballoonRemove(d: Driver): StepSpec {
+  const { m, at } = d.k;
+  const { anyHeld, returnAll, cancelWorkSync, resetDevice } = d;
+  return {
     name: 'virtballoon_remove',
     kernel: 'virtballoon_remove(): cancel_work_sync(), remove_common(): return_free_pages_to_mm(), reset the device',
     apply: (s) => {
@@ -160,9 +196,15 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** send_cmd_id_start(): cmd_id_active := the id read now, and &cmd_id_active added as an out-buffer; balloon_wq. */
-  const sendCmdIdStart: StepSpec = {
+/** send_cmd_id_start(): cmd_id_active := the id read now, and &cmd_id_active added as an out-buffer; balloon_wq. */
+function sendCmdIdStart(d: Driver): StepSpec {
+  const { at } = d.k;
+  const B = d.k.phase.balloon;
+  const Q = d.ring.size;
+  const { ring, readReceived } = d;
+  return {
     name: 'send_cmd_id_start',
     kernel: 'send_cmd_id_start(): cmd_id_active := the id read now; virtqueue_add_outbuf(&cmd_id_active), kick',
     apply: (s) => {
@@ -176,9 +218,14 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** send_free_pages(): the id read differs from cmd_id_active, "stop the reporting"; balloon_wq. */
-  const sendFreePagesBreak: StepSpec = {
+/** send_free_pages(): the id read differs from cmd_id_active, "stop the reporting"; balloon_wq. */
+function sendFreePages(d: Driver): StepSpec {
+  const { at } = d.k;
+  const B = d.k.phase.balloon;
+  const { peekReceived, readReceived } = d;
+  return {
     name: 'send_free_pages',
     kernel: 'send_free_pages(): a stop id or a new cmd id was received: stop the reporting',
     apply: (s) => {
@@ -188,9 +235,18 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** get_free_page_and_send(): alloc_pages(MAX_ORDER-1) under zone->lock, then hint and keep the block; balloon_wq. */
-  const getFreePageAndSend: StepSpec = {
+/** get_free_page_and_send(): alloc_pages(MAX_ORDER-1) under zone->lock, then hint and keep the block; balloon_wq. */
+function getFreePageAndSend(d: Driver): StepSpec {
+  const { m, at } = d.k;
+  const order = d.k.cfg.maxOrder;
+  const size = 1 << order;
+  const Q = d.ring.size;
+  const f = m.f;
+  const balloon = d.k.actor.balloon;
+  const { ring, heads, peekReceived, readReceived, freeBlock, checkPoison } = d;
+  return {
     name: 'get_free_page_and_send',
     kernel: 'get_free_page_and_send(): alloc_pages(MAX_ORDER-1) under zone->lock; add it as an inbuf, kick, push on free_page_list',
     args: heads.map((h) => ({ block: h })),
@@ -216,9 +272,15 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** get_free_page_and_send(): alloc_pages(__GFP_NORETRY) returns NULL, "we have got all the possible free pages"; zone->lock. */
-  const allocFails: StepSpec = {
+/** get_free_page_and_send(): alloc_pages(__GFP_NORETRY) returns NULL, "we have got all the possible free pages"; zone->lock. */
+function allocPagesFails(d: Driver): StepSpec {
+  const { m, at } = d.k;
+  const B = d.k.phase.balloon;
+  const order = d.k.cfg.maxOrder;
+  const { peekReceived, readReceived } = d;
+  return {
     name: 'alloc_pages_fails',
     kernel: 'get_free_page_and_send(): alloc_pages(__GFP_NORETRY) returns NULL: stop; zone->lock taken and dropped',
     apply: (s) => {
@@ -229,9 +291,15 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** send_cmd_id_stop(): the STOP id as an out-buffer, and the work returns; balloon_wq. */
-  const sendCmdIdStop: StepSpec = {
+/** send_cmd_id_stop(): the STOP id as an out-buffer, and the work returns; balloon_wq. */
+function sendCmdIdStop(d: Driver): StepSpec {
+  const { at } = d.k;
+  const B = d.k.phase.balloon;
+  const Q = d.ring.size;
+  const { ring } = d;
+  return {
     name: 'send_cmd_id_stop',
     kernel: 'send_cmd_id_stop(): virtqueue_add_outbuf(&cmd_id_stop), kick; the work returns',
     apply: (s) => {
@@ -241,9 +309,13 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       return true;
     },
   };
+}
 
-  /** virtio_balloon_shrinker_scan() -> return_free_pages_to_mm(): free one block off free_page_list; free_page_list_lock. */
-  const shrinkerScan: StepSpec = {
+/** virtio_balloon_shrinker_scan() -> return_free_pages_to_mm(): free one block off free_page_list; free_page_list_lock. */
+function shrinkerScan(d: Driver): StepSpec {
+  const { m, at } = d.k;
+  const { heads, freeBlock } = d;
+  return {
     name: 'shrinker_scan',
     kernel: 'virtio_balloon_shrinker_scan() -> return_free_pages_to_mm(): pop a block off free_page_list, free_pages(); free_page_list_lock',
     args: heads.map((h) => ({ block: h })),
@@ -256,16 +328,5 @@ export function driverSteps(k: D6Kit, ring: Ring, q: Qemu, o: DriverOverrides) {
       freeBlock(s, h);
       return true;
     },
-  };
-
-  const remove = o.virtballoonRemove?.({ k, cancelWorkSync, resetDevice, virtballoonRemove }) ?? virtballoonRemove;
-  return {
-    balloon: {
-      idle: [virtballoonChanged, reportFreePageFunc, remove],
-      started: [virtballoonChanged, sendCmdIdStart],
-      hinting: [virtballoonChanged, sendFreePagesBreak, getFreePageAndSend, allocFails],
-      stopping: [virtballoonChanged, sendCmdIdStop],
-    },
-    shrinker: { idle: [shrinkerScan] },
   };
 }

@@ -47,13 +47,13 @@
 import { defineDesign } from '../../design-api.js';
 import type { Config } from '../../config.js';
 import type { Design, Expectation } from '../../types.js';
-import { driverSteps, type DriverOverrides } from './driver.js';
+import { balloonDriver, driverSteps, type DriverOverrides } from './driver.js';
 import { d6AllocatorConservation } from './invariants/allocator-conservation.js';
 import { driverReturnsBlocks } from './invariants/driver-returns-blocks.js';
 import { migratedPagesCurrent } from './invariants/migrated-pages-current.js';
 import { postcopyPagesArrive } from './invariants/postcopy-pages-arrive.js';
 import { D6_ACTORS, d6Pages, d6State, type D6Options } from './kit.js';
-import { dirtyLog, migrationSteps, type MigrationOverrides } from './migration.js';
+import { dirtyLog, migrationSteps, migrationThread, type MigrationOverrides } from './migration.js';
 import { iothreadSteps, qemuDevice, type QemuOverrides } from './qemu.js';
 import { ringAt } from './ring.js';
 import { CMD_STOP, dirtyLogging } from './state.js';
@@ -112,9 +112,9 @@ export function freePageHintDesign(
       const qemu = qemuDevice(k, postcopy, o);
       const log = dirtyLog(k, v, o);
       return {
-        ...driverSteps(k, ring, qemu, o),
+        ...driverSteps(balloonDriver(k, ring, qemu, o), o),
         iothread: iothreadSteps(qemu, ring, log.guestFreePageHint),
-        migration: migrationSteps(qemu, log, v, o),
+        migration: migrationSteps(migrationThread(qemu, log, v), v, o),
       };
     },
     expect,

@@ -74,7 +74,7 @@ export type D6Kit = Kit<ReturnType<typeof d6State>, ReturnType<typeof d6Pages>, 
 /**
  * The choices a correct D6 may make, which change its state or its steps
  * without breaking anything: they are parameters, not mutants (a broken
- * variant replaces a part instead, see free-page-hint.ts).
+ * variant replaces a part instead, see mutants.ts).
  */
 export interface D6Options {
   /**

@@ -83,14 +83,26 @@ export function dirtyLog(k: D6Kit, opts: D6Options, o: MigrationOverrides): Dirt
   return o.guestFreePageHint === undefined ? log : { ...log, guestFreePageHint: o.guestFreePageHint(log) };
 }
 
-export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: MigrationOverrides) {
-  const { m, cfg, at, phase } = q.k;
+/** The migration thread's context: the device it notifies, the log, the options, and the switchover. */
+export interface MigrationThread {
+  readonly q: Qemu;
+  readonly log: DirtyLog;
+  /** The manual dirty-log clear (the manualDirtyLog option). */
+  readonly manual: boolean;
+  /** Syncs while the VM runs. */
+  readonly rounds: number;
+  /** Dirty logging off and the migration's own state dropped: it says nothing once the migration is over. */
+  readonly endMigration: (s: State, to: number) => void;
+  /** The VM stopped and the last sync ran: the destination gets what it will get, and the guest resumes there. */
+  readonly switchover: (s: State, postcopy: boolean) => void;
+}
+
+export function migrationThread(q: Qemu, log: DirtyLog, opts: D6Options): MigrationThread {
+  const { m, cfg, at } = q.k;
   const f = m.f;
-  const M = phase.migration;
   const manual = opts.manualDirtyLog === true;
   const logged = manual ? m.layout.at('mig', 'logged') : -1;
-  const rounds = opts.rounds ?? SYNC_ROUNDS;
-  const { bitmapSync, sendPage } = log;
+  const { sendPage } = log;
 
   /** Dirty logging off and the migration's own state dropped: it says nothing once the migration is over. */
   const endMigration = (s: State, to: number): void => {
@@ -137,8 +149,28 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
     }
   };
 
-  /** ram_save_setup(): every page marked, memory_global_dirty_log_start(), then the first sync; migration thread. */
-  const ramSaveSetup: StepSpec = {
+  return { q, log, manual, rounds: opts.rounds ?? SYNC_ROUNDS, endMigration, switchover };
+}
+
+export function migrationSteps(t: MigrationThread, opts: D6Options, o: MigrationOverrides) {
+  const start: FreePageStartSteps = o.freePageStart?.(t.q) ?? { synced: [freePageStart(t)], 'status-stored': [], 'cmd-id-stored': [] };
+  return {
+    idle: [ramSaveSetup(t)],
+    sync: [freePageStop(t)],
+    syncing: [migrationBitmapSync(t)],
+    ...start,
+    precopy: [ramSavePage(t), migrationBitmapSyncPrecopy(t), migrationCompletion(t), migrateCancel(t), ...(opts.postcopy === true ? [postcopyStart(t)] : [])],
+    completed: [],
+    cancelled: [],
+  };
+}
+
+/** ram_save_setup(): every page marked, memory_global_dirty_log_start(), then the first sync; migration thread. */
+function ramSaveSetup(t: MigrationThread): StepSpec {
+  const { cfg, at } = t.q.k;
+  const M = t.q.k.phase.migration;
+  const manual = t.manual;
+  return {
     name: 'ram_save_setup',
     kernel: 'ram_save_setup(): every page marked in the bitmap, memory_global_dirty_log_start(), then the first sync',
     apply: (s) => {
@@ -151,9 +183,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migration_bitmap_sync_precopy(): PRECOPY_NOTIFY_BEFORE_BITMAP_SYNC, virtio_balloon_free_page_stop(); free_page_lock. */
-  const freePageStop: StepSpec = {
+/** migration_bitmap_sync_precopy(): PRECOPY_NOTIFY_BEFORE_BITMAP_SYNC, virtio_balloon_free_page_stop(); free_page_lock. */
+function freePageStop(t: MigrationThread): StepSpec {
+  const { at } = t.q.k;
+  const M = t.q.k.phase.migration;
+  const q = t.q;
+  return {
     name: 'free_page_stop',
     kernel: 'PRECOPY_NOTIFY_BEFORE_BITMAP_SYNC: virtio_balloon_free_page_stop(); free_page_lock',
     apply: (s) => {
@@ -162,9 +199,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migration_bitmap_sync(): KVM_GET_DIRTY_LOG, the dirty log folded into the bitmap; bitmap_mutex. */
-  const migrationBitmapSync: StepSpec = {
+/** migration_bitmap_sync(): KVM_GET_DIRTY_LOG, the dirty log folded into the bitmap; bitmap_mutex. */
+function migrationBitmapSync(t: MigrationThread): StepSpec {
+  const { at } = t.q.k;
+  const M = t.q.k.phase.migration;
+  const { bitmapSync } = t.log;
+  return {
     name: 'migration_bitmap_sync',
     kernel: 'migration_bitmap_sync(): KVM_GET_DIRTY_LOG, fold the dirty log into the bitmap; bitmap_mutex',
     apply: (s) => {
@@ -173,9 +215,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migration_bitmap_sync_precopy(): PRECOPY_NOTIFY_AFTER_BITMAP_SYNC, VM running: virtio_balloon_free_page_start(); free_page_lock. */
-  const freePageStart: StepSpec = {
+/** migration_bitmap_sync_precopy(): PRECOPY_NOTIFY_AFTER_BITMAP_SYNC, VM running: virtio_balloon_free_page_start(); free_page_lock. */
+function freePageStart(t: MigrationThread): StepSpec {
+  const { at } = t.q.k;
+  const M = t.q.k.phase.migration;
+  const q = t.q;
+  return {
     name: 'free_page_start',
     kernel: 'PRECOPY_NOTIFY_AFTER_BITMAP_SYNC, VM running: virtio_balloon_free_page_start(); free_page_lock',
     apply: (s) => {
@@ -185,9 +232,13 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** ram_find_and_save_block() -> ram_save_host_page(): send a marked page, clearing its bit; bitmap_mutex. */
-  const ramSavePage: StepSpec = {
+/** ram_find_and_save_block() -> ram_save_host_page(): send a marked page, clearing its bit; bitmap_mutex. */
+function ramSavePage(t: MigrationThread): StepSpec {
+  const { cfg, at } = t.q.k;
+  const { sendPage } = t.log;
+  return {
     name: 'ram_save_page',
     kernel: 'ram_find_and_save_block(): send one page marked in the bitmap, clearing its bit; bitmap_mutex',
     args: Array.from({ length: cfg.pages }, (_, p) => ({ page: p })),
@@ -199,9 +250,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migration_iteration_run() -> migration_bitmap_sync_precopy(): few pages left, sync again; migration thread. */
-  const syncAgain: StepSpec = {
+/** migration_iteration_run() -> migration_bitmap_sync_precopy(): few pages left, sync again; migration thread. */
+function migrationBitmapSyncPrecopy(t: MigrationThread): StepSpec {
+  const { at } = t.q.k;
+  const M = t.q.k.phase.migration;
+  const rounds = t.rounds;
+  return {
     name: 'migration_bitmap_sync_precopy',
     kernel: 'migration_iteration_run(): few pages left, sync again; migration thread',
     apply: (s) => {
@@ -210,9 +266,15 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migration_completion(): vm_stop, the last sync with its notifiers, the rest sent, switch over; BQL. */
-  const migrationCompletion: StepSpec = {
+/** migration_completion(): vm_stop, the last sync with its notifiers, the rest sent, switch over; BQL. */
+function migrationCompletion(t: MigrationThread): StepSpec {
+  const M = t.q.k.phase.migration;
+  const q = t.q;
+  const { bitmapSync } = t.log;
+  const { endMigration, switchover } = t;
+  return {
     name: 'migration_completion',
     kernel: 'migration_completion(): vm_stop, last sync (AFTER_BITMAP_SYNC with the VM stopped: S_DONE), send the rest, switch over',
     apply: (s) => {
@@ -226,9 +288,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** migrate_fd_cleanup() after migrate_cancel: dirty logging off, PRECOPY_NOTIFY_CLEANUP; main thread. */
-  const migrateCancel: StepSpec = {
+/** migrate_fd_cleanup() after migrate_cancel: dirty logging off, PRECOPY_NOTIFY_CLEANUP; main thread. */
+function migrateCancel(t: MigrationThread): StepSpec {
+  const M = t.q.k.phase.migration;
+  const q = t.q;
+  const { endMigration } = t;
+  return {
     name: 'migrate_cancel',
     kernel: 'migrate_fd_cleanup(): dirty logging off, PRECOPY_NOTIFY_CLEANUP; main thread',
     apply: (s) => {
@@ -237,9 +304,14 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       return true;
     },
   };
+}
 
-  /** postcopy_start(): vm_stop, the last sync (no precopy notifier), discard bitmap, resume on the destination; BQL. */
-  const postcopyStart: StepSpec = {
+/** postcopy_start(): vm_stop, the last sync (no precopy notifier), discard bitmap, resume on the destination; BQL. */
+function postcopyStart(t: MigrationThread): StepSpec {
+  const M = t.q.k.phase.migration;
+  const { bitmapSync } = t.log;
+  const { endMigration, switchover } = t;
+  return {
     name: 'postcopy_start',
     kernel: 'postcopy_start(): vm_stop, last sync without precopy notifiers, discard bitmap, resume on the destination',
     apply: (s) => {
@@ -250,16 +322,5 @@ export function migrationSteps(q: Qemu, log: DirtyLog, opts: D6Options, o: Migra
       endMigration(s, M.completed);
       return true;
     },
-  };
-
-  const start: FreePageStartSteps = o.freePageStart?.(q) ?? { synced: [freePageStart], 'status-stored': [], 'cmd-id-stored': [] };
-  return {
-    idle: [ramSaveSetup],
-    sync: [freePageStop],
-    syncing: [migrationBitmapSync],
-    ...start,
-    precopy: [ramSavePage, syncAgain, migrationCompletion, migrateCancel, ...(opts.postcopy === true ? [postcopyStart] : [])],
-    completed: [],
-    cancelled: [],
   };
 }

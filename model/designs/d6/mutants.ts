@@ -86,8 +86,8 @@ export const startWithoutRequest: FreePageHintOverrides = {
 
 /** §4 row 33, before 6c22dc61c76b: remove_common() does not return_free_pages_to_mm(). */
 export const unloadLeaks: FreePageHintOverrides = {
-  virtballoonRemove: (d) => ({
-    ...d.virtballoonRemove,
+  virtballoonRemove: (d, correct) => ({
+    ...correct,
     apply: (s) => {
       if (s[d.k.at.balloon.unloaded]) return false;
       d.cancelWorkSync(s);
