@@ -6,8 +6,8 @@
  *
  * The dirty log is KVM's classic one, which a sync collects and clears,
  * unless the manualDirtyLog option asks for the manual clear QEMU 4.0+ uses
- * (with a clear_bmap chunk of one page): both are correct, so the option is
- * a parameter of these helpers, not a replaced part.
+ * (with a clear_bmap chunk of one page): both are correct, so the option
+ * picks one of two KvmDirtyLog implementations rather than replacing a part.
  */
 import type { StepSpec } from '../../design-api.js';
 import { BACKED, STALE, UNBACKED, ZERO } from '../../host.js';
@@ -17,8 +17,62 @@ import type { D6Kit, D6Options } from './kit.js';
 import type { Qemu } from './qemu.js';
 import { dirtyLogging, SYNC_ROUNDS } from './state.js';
 
+/** KVM's dirty log of one page, as QEMU drives it. */
+export interface KvmDirtyLog {
+  /** memory_global_dirty_log_start(): the page's bit when logging starts. */
+  readonly start: (s: State, page: number) => void;
+  /** KVM_GET_DIRTY_LOG at a sync: whether the page was written (the classic log clears the bit as it reports it). */
+  readonly collect: (s: State, page: number) => boolean;
+  /** KVM_CLEAR_DIRTY_LOG of a bit the last sync reported, and KVM write-protects the page (the manual clear only). */
+  readonly clear: (s: State, page: number) => void;
+  /** memory_global_dirty_log_stop(): what the log kept for the page beside its bit is dropped. */
+  readonly stop: (s: State, page: number) => void;
+}
+
+/** KVM's classic dirty log: KVM_GET_DIRTY_LOG reports and clears. */
+function classicDirtyLog(k: D6Kit): KvmDirtyLog {
+  const { at } = k;
+  return {
+    start: (s, p) => {
+      s[at.mig.dlog + p] = 0;
+    },
+    collect: (s, p) => {
+      if (!s[at.mig.dlog + p]) return false;
+      s[at.mig.dlog + p] = 0;
+      return true;
+    },
+    clear: () => {},
+    stop: () => {},
+  };
+}
+
+/** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with KVM_DIRTY_LOG_INITIALLY_SET: KVM_GET_DIRTY_LOG reports, QEMU clears a bit before the send. */
+function manualDirtyLog(k: D6Kit): KvmDirtyLog {
+  const { m, at } = k;
+  const logged = m.layout.at('mig', 'logged');
+  return {
+    // With KVM_DIRTY_LOG_INITIALLY_SET every page starts dirty (and writable) in KVM's log.
+    start: (s, p) => {
+      s[at.mig.dlog + p] = 1;
+    },
+    collect: (s, p) => {
+      s[logged + p] = s[at.mig.dlog + p];
+      return s[at.mig.dlog + p] !== 0;
+    },
+    clear: (s, p) => {
+      if (!s[logged + p]) return;
+      s[logged + p] = 0;
+      s[at.mig.dlog + p] = 0;
+    },
+    stop: (s, p) => {
+      s[logged + p] = 0;
+    },
+  };
+}
+
 export interface DirtyLog {
   readonly k: D6Kit;
+  readonly kvm: KvmDirtyLog;
   /** migration_bitmap_sync(): fold KVM's dirty log into the migration bitmap; KVM clears it, unless the clear is manual. */
   readonly bitmapSync: (s: State) => void;
   /** migration_clear_memory_region_dirty_bitmap(): KVM_CLEAR_DIRTY_LOG of a bit the last sync reported; KVM write-protects the page. */
@@ -45,24 +99,14 @@ export interface FreePageStartSteps {
 
 export function dirtyLog(k: D6Kit, opts: D6Options, o: MigrationOverrides): DirtyLog {
   const { m, cfg, at } = k;
-  const manual = opts.manualDirtyLog === true;
-  const logged = manual ? m.layout.at('mig', 'logged') : -1;
   const f = m.f;
+  const kvm = opts.manualDirtyLog === true ? manualDirtyLog(k) : classicDirtyLog(k);
 
   const bitmapSync = (s: State): void => {
-    for (let p = 0; p < cfg.pages; p++) {
-      if (manual) s[logged + p] = s[at.mig.dlog + p];
-      if (!s[at.mig.dlog + p]) continue;
-      s[at.mig.bmap + p] = 1;
-      if (!manual) s[at.mig.dlog + p] = 0;
-    }
+    for (let p = 0; p < cfg.pages; p++) if (kvm.collect(s, p)) s[at.mig.bmap + p] = 1;
   };
 
-  const clearLog = (s: State, p: number): void => {
-    if (!manual || !s[logged + p]) return;
-    s[logged + p] = 0;
-    s[at.mig.dlog + p] = 0;
-  };
+  const clearLog = kvm.clear;
 
   // "This _must_ be called before we send any of the page in the chunk."
   const sendPage = (s: State, p: number): void => {
@@ -79,7 +123,7 @@ export function dirtyLog(k: D6Kit, opts: D6Options, o: MigrationOverrides): Dirt
     s[at.mig.bmap + p] = 0;
   };
 
-  const log: DirtyLog = { k, bitmapSync, clearLog, sendPage, guestFreePageHint };
+  const log: DirtyLog = { k, kvm, bitmapSync, clearLog, sendPage, guestFreePageHint };
   return o.guestFreePageHint === undefined ? log : { ...log, guestFreePageHint: o.guestFreePageHint(log) };
 }
 
@@ -87,8 +131,6 @@ export function dirtyLog(k: D6Kit, opts: D6Options, o: MigrationOverrides): Dirt
 export interface MigrationThread {
   readonly q: Qemu;
   readonly log: DirtyLog;
-  /** The manual dirty-log clear (the manualDirtyLog option). */
-  readonly manual: boolean;
   /** Syncs while the VM runs. */
   readonly rounds: number;
   /** Dirty logging off and the migration's own state dropped: it says nothing once the migration is over. */
@@ -100,9 +142,7 @@ export interface MigrationThread {
 export function migrationThread(q: Qemu, log: DirtyLog, opts: D6Options): MigrationThread {
   const { m, cfg, at } = q.k;
   const f = m.f;
-  const manual = opts.manualDirtyLog === true;
-  const logged = manual ? m.layout.at('mig', 'logged') : -1;
-  const { sendPage } = log;
+  const { kvm, sendPage } = log;
 
   /** Dirty logging off and the migration's own state dropped: it says nothing once the migration is over. */
   const endMigration = (s: State, to: number): void => {
@@ -111,7 +151,7 @@ export function migrationThread(q: Qemu, log: DirtyLog, opts: D6Options): Migrat
       s[at.mig.dlog + p] = 0;
       s[at.mig.dest + p] = 0;
       s[at.mig.fresh + p] = 0;
-      if (manual) s[logged + p] = 0;
+      kvm.stop(s, p);
     }
     s[at.migration.syncs] = 0;
     s[at.migration.phase] = to;
@@ -149,7 +189,7 @@ export function migrationThread(q: Qemu, log: DirtyLog, opts: D6Options): Migrat
     }
   };
 
-  return { q, log, manual, rounds: opts.rounds ?? SYNC_ROUNDS, endMigration, switchover };
+  return { q, log, rounds: opts.rounds ?? SYNC_ROUNDS, endMigration, switchover };
 }
 
 export function migrationSteps(t: MigrationThread, opts: D6Options, o: MigrationOverrides) {
@@ -169,15 +209,14 @@ export function migrationSteps(t: MigrationThread, opts: D6Options, o: Migration
 function ramSaveSetup(t: MigrationThread): StepSpec {
   const { cfg, at } = t.q.k;
   const M = t.q.k.phase.migration;
-  const manual = t.manual;
+  const { kvm } = t.log;
   return {
     name: 'ram_save_setup',
     kernel: 'ram_save_setup(): every page marked in the bitmap, memory_global_dirty_log_start(), then the first sync',
     apply: (s) => {
-      // With KVM_DIRTY_LOG_INITIALLY_SET every page starts dirty (and writable) in KVM's log.
       for (let p = 0; p < cfg.pages; p++) {
         s[at.mig.bmap + p] = 1;
-        s[at.mig.dlog + p] = manual ? 1 : 0;
+        kvm.start(s, p);
       }
       s[at.migration.phase] = M.sync;
       return true;
