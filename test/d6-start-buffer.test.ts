@@ -12,7 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import { check } from '../check/check.js';
 import type { TraceStep } from '../explorers/trace.js';
-import { d6FreePageHint, freePageHintDesign } from '../model/designs/d6/free-page-hint.js';
+import { d6FreePageHint } from '../model/designs/d6/catalogue.js';
+import { freePageHintDesign } from '../model/designs/d6/free-page-hint.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Action, Design, Model, State } from '../model/types.js';
 

@@ -10,7 +10,7 @@ import { D2_DESIGNS } from './d2/merge-notifier.js';
 import { D3CD_DESIGNS } from './d3/bitmap.js';
 import { D3AB_DESIGNS } from './d3/capture.js';
 import { D4_DESIGNS } from './d4/virtio-ring.js';
-import { D6_DESIGNS } from './d6/free-page-hint.js';
+import { D6_DESIGNS } from './d6/catalogue.js';
 import { spinReference } from './spin-reference/spin-reference.js';
 import { pageReportingDesign } from './d5/page-reporting.js';
 

@@ -17,8 +17,12 @@ import { ALLOCATED, FREE_HEAD } from '../../model/allocator.js';
 import type { Config } from '../../model/config.js';
 import {
   D6_DESIGNS, d6ClearLogOnHint, d6FreePageHint, d6NoDoneOnCancel, d6NoReinitOnReturn, d6PostcopyHint, d6StartWithoutRequest,
-  d6StatusUnlocked, d6UnloadLeak, freePageHintDesign, type FreePageHintVariant,
-} from '../../model/designs/d6/free-page-hint.js';
+  d6StatusUnlocked, d6UnloadLeak,
+} from '../../model/designs/d6/catalogue.js';
+import { freePageHintDesign, type FreePageHintVariant } from '../../model/designs/d6/free-page-hint.js';
+import {
+  clearLogOnHint, noDoneOnCancel, noReinitOnReturn, postcopyUnguarded, startUnlocked, startWithoutRequest, unloadLeaks,
+} from '../../model/designs/d6/mutants.js';
 import { DATA } from '../../model/host.js';
 import { buildModel, resolveConfig } from '../../model/system.js';
 import type { Action, Design, Model, State } from '../../model/types.js';
@@ -373,9 +377,12 @@ function reachable(m: Model): State[] {
 }
 
 const SMALL: readonly { name: string; v: FreePageHintVariant; config?: Partial<Config> }[] = [
-  { name: 'unlocked start, start without request', v: { startUnlocked: true, startWithoutRequest: true, rounds: 1 } },
-  { name: 'no DONE on cancel, unload leak, manual dirty log cleared on hint', v: { noDoneOnCancel: true, unloadLeaks: true, manualDirtyLog: true, clearLogOnHint: true, rounds: 1 } },
-  { name: 'postcopy, no re-init, poison on', v: { postcopy: 'unguarded', noReinitOnReturn: true, rounds: 1 }, config: { poison: 'on' } },
+  { name: 'unlocked start, start without request', v: { rounds: 1, overrides: { ...startUnlocked, ...startWithoutRequest } } },
+  {
+    name: 'no DONE on cancel, unload leak, manual dirty log cleared on hint',
+    v: { manualDirtyLog: true, rounds: 1, overrides: { ...noDoneOnCancel, ...unloadLeaks, ...clearLogOnHint } },
+  },
+  { name: 'postcopy, no re-init, poison on', v: { postcopy: true, rounds: 1, overrides: { ...postcopyUnguarded, ...noReinitOnReturn } }, config: { poison: 'on' } },
 ];
 
 describe('D6 steps', () => {

@@ -1,5 +1,5 @@
 /**
- * The names D6's state is declared with (model/designs/d6/free-page-hint.ts),
+ * The names D6's state is declared with (model/designs/d6/kit.ts),
  * shared with the invariants that read it (model/designs/d6/invariants/*.ts), so that
  * neither side spells an enum value or a phase by hand.
  */
