@@ -7,8 +7,9 @@ import { UsageError } from '../config.js';
 import type { Design } from '../types.js';
 import { D1_DESIGNS } from './d1/arch-free-page.js';
 import { D2_DESIGNS } from './d2/merge-notifier.js';
+import { D3B_DESIGNS } from './d3/async-return.js';
 import { D3CD_DESIGNS } from './d3/bitmap.js';
-import { D3AB_DESIGNS } from './d3/capture.js';
+import { D3A_DESIGNS } from './d3/capture-array.js';
 import { D4_DESIGNS } from './d4/virtio-ring.js';
 import { D5_DESIGNS } from './d5/catalogue.js';
 import { D6_DESIGNS } from './d6/free-page-hint.js';
@@ -18,7 +19,8 @@ import { spinReference } from './spin-reference/spin-reference.js';
 export const DESIGNS: readonly Design[] = [
   ...D1_DESIGNS,
   ...D2_DESIGNS,
-  ...D3AB_DESIGNS,
+  ...D3A_DESIGNS,
+  ...D3B_DESIGNS,
   ...D3CD_DESIGNS,
   ...D4_DESIGNS,
   ...D5_DESIGNS,
