@@ -3,6 +3,7 @@
  * rows, and the mutants that break what mm/page_reporting.c relies on.
  */
 import type { Design } from '../../types.js';
+import { batchOnFreeList, pushBeforeDiscard, reportHoldingLock, requestUnlessActive } from './mutants.js';
 import { pageReportingDesign } from './page-reporting.js';
 
 /** What the D5 family accepts by design. */
@@ -93,7 +94,7 @@ export const d5ReportUnderLock = pageReportingDesign(
   'd5-report-under-lock',
   'D5 reporting while holding the zone lock (broken)',
   'D5 without the spin_unlock() before prdev->report(): the worker hands the batch to the host and waits for it with zone->lock held.',
-  { reportUnderLock: true },
+  { report: reportHoldingLock },
   [{ violates: ['no-hint-under-zone-lock', 'no-double-report', 'no-backed-free-blocks'], why: 'designs.md §4 "Designed-away races": the hold-lock mutant of the peer SPIN model.' }],
   'no-hint-under-zone-lock',
   SMALL,
@@ -104,7 +105,7 @@ export const d5NoIsolate = pageReportingDesign(
   'd5-no-isolate',
   'D5 without isolation (broken)',
   'D5 that leaves the batch on the free lists while the host works on it, so a vCPU can allocate a block the host is about to discard.',
-  { noIsolate: true },
+  { sgl: batchOnFreeList },
   [
     {
       violates: ['no-reuse-while-hinting', 'no-missed-hints', 'no-backed-free-blocks', 'no-double-report'],
@@ -120,7 +121,7 @@ export const d5AckBeforeDiscard = pageReportingDesign(
   'd5-ack-before-discard',
   'D5 with a host that acks before the discard lands (broken)',
   'The host returns the report buffer before ram_block_discard_range() has run (keeping at most one batch of discards pending), so the guest puts the blocks back and may reuse them while the discard is still to come.',
-  { ackBeforeDiscard: true },
+  { hostAcksEarly: true, host: pushBeforeDiscard },
   [{ violates: ['no-reuse-while-hinting', 'no-backed-free-blocks', ...ACCEPTED], why: 'D5 relies on "the host acknowledges only after the discard returns" (designs.md D5, intended I2).' }],
   'no-reuse-while-hinting',
   SMALL,
@@ -147,7 +148,7 @@ export const d5RequestSkipsActive = pageReportingDesign(
   'd5-request-skips-active',
   'D5 whose request returns while a pass is active (broken)',
   '__page_reporting_request() that reads "If reporting is already active there is nothing we need to do" as returning on ACTIVE, without the atomic_xchg() to REQUESTED: a free that lands behind the walk during a pass asks for nothing, and the pass ends IDLE.',
-  { requestSkipsActive: true },
+  { request: requestUnlessActive },
   [
     {
       violates: ['no-missed-hints', 'no-backed-free-blocks', ...ACCEPTED],
