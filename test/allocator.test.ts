@@ -25,7 +25,8 @@ import {
   rmqueue,
   smallestFreeOrder,
 } from '../model/allocator.js';
-import { d1ArchFreePage, d5PageReporting } from '../model/designs/index.js';
+import { d1ArchFreePage } from '../model/designs/d1/arch-free-page.js';
+import { d5PageReporting } from '../model/designs/d5/catalogue.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import type { Design, Model, State } from '../model/types.js';
 import { IDLE, IN_USE } from '../model/vcpu.js';

@@ -5,7 +5,8 @@
  * model's action table by actor, name and arguments, as a trace shows them.
  */
 import { describe, expect, it } from 'vitest';
-import { d1ArchFreePage, d1HintAfterPoison, d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../model/designs/index.js';
+import { d1ArchFreePage, d1HintAfterPoison } from '../model/designs/d1/arch-free-page.js';
+import { d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../model/designs/d5/catalogue.js';
 import type { Config } from '../model/config.js';
 import { discardPage } from '../model/host.js';
 import type { RowView, StateView, Value } from '../model/layout.js';

@@ -13,7 +13,7 @@ import type { Config } from '../../model/config.js';
 import {
   D2_ACCEPTS, D2_DESIGNS, d2AfterDoneMerging, d2HintUnderLock, d2IsolationRace, d2MergeNotifier, isolationRaceDesign,
 } from '../../model/designs/d2/merge-notifier.js';
-import { d1ArchFreePage } from '../../model/designs/index.js';
+import { d1ArchFreePage } from '../../model/designs/d1/arch-free-page.js';
 import { buildModel, resolveConfig } from '../../model/system.js';
 import type { Design, State } from '../../model/types.js';
 

@@ -14,7 +14,8 @@ import type { Invariant } from '../../model/types.js';
 import type { TraceStep } from '../../explorers/trace.js';
 import { invariantsFor } from '../../invariants/index.js';
 import type { Config } from '../../model/config.js';
-import { D3AB_DESIGNS, d3aCaptureArray, d3bAsyncReturn, d3bLockedReturn } from '../../model/designs/d3/capture.js';
+import { D3B_DESIGNS, d3bAsyncReturn, d3bLockedReturn } from '../../model/designs/d3/async-return.js';
+import { D3A_DESIGNS, d3aCaptureArray } from '../../model/designs/d3/capture-array.js';
 import type { RowView, StateView } from '../../model/layout.js';
 import { buildModel, resolveConfig } from '../../model/system.js';
 import type { Action, Design, Model, State } from '../../model/types.js';
@@ -125,7 +126,7 @@ function reachable(m: Model): State[] {
 // ---------------------------------------------------------------- matrix rows
 
 describe('D3a/D3b matrix rows', () => {
-  const rows = D3AB_DESIGNS.flatMap((d) => d.expect.map((e) => ({ d, e, label: `${d.id} ${JSON.stringify(e.config ?? {})}` })));
+  const rows = [...D3A_DESIGNS, ...D3B_DESIGNS].flatMap((d) => d.expect.map((e) => ({ d, e, label: `${d.id} ${JSON.stringify(e.config ?? {})}` })));
 
   it.each(rows)('$label gives its expected verdicts', ({ d, e }) => {
     const r = check(d, { config: e.config ?? {}, traces: false });

@@ -89,3 +89,48 @@ export function archFreePageDesign(
     expect,
   });
 }
+
+export const d1ArchFreePage = archFreePageDesign(
+  'd1-arch-free-page',
+  'Synchronous hypercall from arch_free_page() (seed RFC 3/4)',
+  'A freed block of order >= R is hinted with a synchronous KVM hypercall from arch_free_page(), before poisoning and without the zone lock; the host discards it with MADV_DONTNEED before the vCPU continues. Disabled when page poisoning is on.',
+  {},
+  [
+    {
+      violates: ['no-missed-hints', 'no-backed-free-blocks'],
+      why: 'designs.md §4 row 1: a block that reaches order R only by merging in __free_one_page() is never hinted (the reason RFC 4/4 exists).',
+    },
+    {
+      config: { poison: 'on' },
+      violates: ['no-backed-free-blocks'],
+      why: 'kvm_guest_init() leaves the static key off under poisoning, so nothing is ever hinted and nothing asks for a hint: no-missed-hints holds, and the strict form shows the booted guest keeping all its poisoned memory backed. The poison itself always reads back.',
+    },
+  ],
+  undefined,
+  {
+    'no-backed-free-blocks':
+      'The seed RFC hints the block arch_free_page() frees, nothing else: the halves expand() puts back and, under poisoning (static key off), all free memory stay with the host.',
+  },
+);
+
+export const d1HintAfterPoison = archFreePageDesign(
+  'd1-hint-after-poison',
+  'D1 with the hint after kernel_poison_pages() (broken)',
+  'D1 with the static key on despite page poisoning and the hypercall moved after kernel_poison_pages(): the host discards pages that hold the poison, so the next allocation check reads zero.',
+  { hintAfterPoison: true },
+  [
+    {
+      config: { poison: 'on' },
+      violates: ['poison-reads-back', 'no-missed-hints', 'no-backed-free-blocks'],
+      why: 'MADV_DONTNEED drops the poison written just before the hint; the check in prep_new_page() reads zero (seed thread, MST/Alexander on poisoning after the hint). Merged blocks stay unhinted as in D1.',
+    },
+    {
+      config: { poison: 'on', host: 'poison-on-fault' },
+      violates: ['no-missed-hints', 'no-backed-free-blocks'],
+      why: 'A host that fills faulted pages with the poison value keeps the poison; only the D1 merge gap remains.',
+    },
+  ],
+  'poison-reads-back',
+);
+
+export const D1_DESIGNS: readonly Design[] = [d1ArchFreePage, d1HintAfterPoison];

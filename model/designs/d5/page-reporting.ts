@@ -40,27 +40,159 @@
  * indirect descriptors off); the drain returns the batch in ascending page
  * order. The 2 s delayed work may start at any time.
  */
-import { defineDesign, type Args, type StepSpec } from '../../design-api.js';
+import { defineDesign, type Args, type GroupsSpec, type Kit, type StepSpec } from '../../design-api.js';
 import { FREE_HEAD, ISOLATED_HEAD, isFreeHead, isolateFreePage, nrFreePages, putbackIsolatedPage, waiveHint, zoneWatermarkOk } from '../../allocator.js';
 import { lowWatermark, type Config } from '../../config.js';
 import { onIsolateList } from '../../isolator.js';
-import { ACKED, ackBeforeDiscard, anyInflight, HINTED, hintRange, landDiscards } from '../../host.js';
+import { ACKED, anyInflight, HINTED, hintRange, landDiscards } from '../../host.js';
 import type { Design, Expectation, State } from '../../types.js';
 import { acquire, lockFree, lockHeldBy, release } from '../../zone-lock.js';
 import { popcount } from '../../math.js';
 
-export interface PageReportingVariant {
-  /** Report while still holding zone->lock (no spin_unlock before report). */
-  readonly reportUnderLock?: boolean;
-  /** Leave the batch on the free list while the host works (no __isolate_free_page). */
-  readonly noIsolate?: boolean;
+const ACTORS = {
+  // idle: work not running; zone: ACTIVE set, page_reporting_process_zone()'s watermark
+  // check next; walking: about to run page_reporting_cycle() at `order` (with zone->lock
+  // held: resuming it after a drain); isolated: a batch to report with the lock still held
+  // (the report-under-lock variant); unlocked: the lock dropped, the batch about to be
+  // reported; waiting: prdev->report() waits for the host to return the buffer.
+  reporter: ['idle', 'zone', 'walking', 'isolated', 'unlocked', 'waiting'],
+} as const;
+
+const reporterState = (cfg: Config) =>
+  ({
+    reporter: {
+      state: { domain: ['idle', 'requested', 'active'], doc: 'prdev->state' },
+      order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
+      budget: {
+        domain: { max: Math.ceil(cfg.pages / (cfg.capacity * 16)) + 1 },
+        doc: "page_reporting_cycle()'s budget + 1 while a report of the list is out (0: budget < 0, spent); DIV_ROUND_UP(nr_free, CAPACITY * 16)",
+      },
+      leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
+      vq: { domain: ['idle', 'posted', 'done'], doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
+    },
+  }) as const;
+
+/** What the reporter's steps and parts work with. */
+export type ReporterKit = Kit<ReturnType<typeof reporterState>, Record<never, never>, Record<never, never>, typeof ACTORS, readonly []>;
+
+/** The blocks in hand between page_reporting_cycle() and page_reporting_drain(): the scatterlist. */
+export interface Scatterlist {
+  /** Page fields the list keeps of its own. */
+  readonly pages: (cfg: Config) => GroupsSpec;
+  readonly ops: (k: ReporterKit) => {
+    /** Whether `head` is a block in the list (a scatterlist entry). */
+    readonly has: (s: State, head: number) => boolean;
+    /** Order of the entry at `head` (the sg entry's length). */
+    readonly order: (s: State, head: number) => number;
+    /** Pages NR_FREE_PAGES loses as a block of `order` joins the list. */
+    readonly freeTaken: (order: number) => number;
+    /** The free block at `head` joins the list; zone->lock held. */
+    readonly add: (s: State, head: number, order: number) => void;
+    /** The entry at `head` leaves the list; zone->lock held. */
+    readonly drop: (s: State, head: number) => void;
+  };
+}
+
+/** zone->lock around prdev->report(): dropped before, retaken for page_reporting_drain(). */
+export interface ReportLocking {
+  /** The reporter phase prdev->report() runs in. */
+  readonly phases: (report: StepSpec) => { readonly isolated: readonly StepSpec[]; readonly unlocked: readonly StepSpec[] };
+  /** page_reporting_cycle() with a full sgl, zone->lock held: on to prdev->report(). */
+  readonly full: (k: ReporterKit, s: State) => void;
+  /** page_reporting_process_zone() with the leftover, zone->lock dropped: on to prdev->report(). */
+  readonly leftover: (k: ReporterKit, s: State) => void;
+  /** Whether page_reporting_drain() can have zone->lock now. */
+  readonly relock: (k: ReporterKit, s: State) => boolean;
+}
+
+/** The parts of mm/page_reporting.c, and of the device behind prdev->report(), a variant may replace. */
+export interface PageReportingParts {
+  /** __page_reporting_request(), from page_reporting_notify_free(); zone->lock held. */
+  readonly request: (k: ReporterKit, s: State) => void;
+  readonly sgl: Scatterlist;
+  readonly report: ReportLocking;
+  /** The host's side of the reporting virtqueue; no guest lock. */
+  readonly host: (k: ReporterKit) => StepSpec[];
   /** The host acks before its discard lands. */
-  readonly ackBeforeDiscard?: boolean;
+  readonly hostAcksEarly?: boolean;
   /** del_page_from_free_list() does not clear PageReported. */
   readonly keepReportedOffList?: boolean;
-  /** __page_reporting_request() returns on any state but IDLE: a free during a pass asks for nothing. */
-  readonly requestSkipsActive?: boolean;
 }
+
+/** A variant: the parts it replaces. */
+export type PageReportingVariant = Partial<PageReportingParts>;
+
+/**
+ * __page_reporting_request(); zone->lock held: atomic_read() == REQUESTED,
+ * nothing to do; else atomic_xchg(REQUESTED) and, from IDLE, schedule the work.
+ */
+export function pageReportingRequest(k: ReporterKit, s: State): void {
+  s[k.at.reporter.state] = k.is.reporter.state.requested;
+}
+
+/** __isolate_free_page() takes the block off its free list; __putback_isolated_page() puts it back without a notify. */
+const isolatedBlocks: Scatterlist = {
+  pages: () => ({}),
+  ops: (k) => {
+    const { m } = k;
+    const f = m.f;
+    return {
+      has: (s, head) => s[f.owner + head] === ISOLATED_HEAD,
+      order: (s, head) => s[f.order + head],
+      // __isolate_free_page(): __mod_zone_freepage_state(zone, -(1UL << order), mt).
+      freeTaken: (order) => 1 << order,
+      // __isolate_free_page(); zone->lock held.
+      add: (s, head) => isolateFreePage(m, s, head),
+      // __putback_isolated_page(); zone->lock held.
+      drop: (s, head) => {
+        putbackIsolatedPage(m, s, head);
+      },
+    };
+  },
+};
+
+/** page_reporting_cycle(): "release lock and report", then spin_lock_irq() for page_reporting_drain(). */
+const unlockAroundReport: ReportLocking = {
+  phases: (report) => ({ isolated: [], unlocked: [report] }),
+  // page_reporting_cycle(): spin_unlock_irq(&zone->lock) before prdev->report().
+  full: (k, s) => {
+    release(k.m, s);
+    s[k.at.reporter.phase] = k.phase.reporter.unlocked;
+  },
+  // page_reporting_process_zone(): the leftover goes to prdev->report() as the cycle left it, unlocked.
+  leftover: (k, s) => {
+    s[k.at.reporter.phase] = k.phase.reporter.unlocked;
+  },
+  // spin_lock_irq(&zone->lock) before page_reporting_drain().
+  relock: (k, s) => lockFree(k.m, s),
+};
+
+/** virtio_balloon_handle_report(): ram_block_discard_range() of every entry, then virtqueue_push() and notify; no guest lock. */
+function virtioBalloonHandleReport(k: ReporterKit): StepSpec[] {
+  const { m, at, is } = k;
+  return [
+    {
+      name: 'virtio_balloon_handle_report',
+      kernel: 'virtio_balloon_handle_report(): ram_block_discard_range(), then push and notify',
+      pre: () => ({ at: at.reporter.vq, is: is.reporter.vq.posted }),
+      apply: (s) => {
+        if (s[at.reporter.vq] !== is.reporter.vq.posted) return false;
+        landDiscards(m, s, HINTED);
+        s[at.reporter.vq] = is.reporter.vq.done;
+        s[m.f.evServed] = k.actor.reporter + 1;
+        return true;
+      },
+    },
+  ];
+}
+
+/** The upstream parts. */
+const KERNEL: PageReportingParts = {
+  request: pageReportingRequest,
+  sgl: isolatedBlocks,
+  report: unlockAroundReport,
+  host: virtioBalloonHandleReport,
+};
 
 /** page_reporting_cycle()'s choices at one order: which blocks (a mask over block numbers) it isolates. */
 function cycleArgs(cfg: Config): Args[] {
@@ -101,6 +233,7 @@ export function pageReportingDesign(
   defaults: Partial<Config> = {},
   accepts?: Readonly<Record<string, string>>,
 ): Design {
+  const parts: PageReportingParts = { ...KERNEL, ...v };
   return defineDesign({
     id,
     title,
@@ -118,39 +251,10 @@ export function pageReportingDesign(
         ? `page_reporting_process_zone() starts a pass only above low_wmark + (CAPACITY << R) = ${gate} free pages, and the zone has ${cfg.pages}: no pass could ever run; lower --capacity, --report-order or --watermark-min, or raise --pages`
         : undefined;
     },
-    ...(v.ackBeforeDiscard ? { hostAcksEarly: true } : {}),
-    actors: {
-      // idle: work not running; zone: ACTIVE set, page_reporting_process_zone()'s watermark
-      // check next; walking: about to run page_reporting_cycle() at `order` (with zone->lock
-      // held: resuming it after a drain); isolated: a batch to report with the lock still held
-      // (the report-under-lock variant); unlocked: the lock dropped, the batch about to be
-      // reported; waiting: prdev->report() waits for the host to return the buffer.
-      reporter: ['idle', 'zone', 'walking', 'isolated', 'unlocked', 'waiting'],
-    },
-    state: (cfg) => ({
-      reporter: {
-        state: { domain: ['idle', 'requested', 'active'], doc: 'prdev->state' },
-        order: { domain: { max: cfg.maxOrder }, doc: 'the free-list order page_reporting_process_zone() is walking' },
-        budget: {
-          domain: { max: Math.ceil(cfg.pages / (cfg.capacity * 16)) + 1 },
-          doc: "page_reporting_cycle()'s budget + 1 while a report of the list is out (0: budget < 0, spent); DIV_ROUND_UP(nr_free, CAPACITY * 16)",
-        },
-        leftover: { domain: 'bool', doc: 'the batch in hand is the leftover reported after the walk ended' },
-        vq: { domain: ['idle', 'posted', 'done'], doc: 'the reporting virtqueue buffer: idle, posted to the host, or returned' },
-      },
-    }),
-    // Only the no-isolate variant needs to remember its scatterlist apart from the pages' owners.
-    pages: (cfg) =>
-      (v.noIsolate
-        ? {
-            batch: {
-              member: {
-                domain: ['none', ...Array.from({ length: cfg.maxOrder + 1 }, (_, o) => `order-${o}`)],
-                doc: 'the scatterlist entry this page heads, by order (the block stays on the free list)',
-              },
-            },
-          }
-        : {}) as Record<never, never>,
+    ...(parts.hostAcksEarly ? { hostAcksEarly: true } : {}),
+    actors: ACTORS,
+    state: reporterState,
+    pages: (cfg) => parts.sgl.pages(cfg) as Record<never, never>,
     init: (k) => (s) => {
       // page_reporting_register(): "Begin initial flush of zones".
       s[k.at.reporter.state] = k.is.reporter.state.requested;
@@ -165,14 +269,11 @@ export function pageReportingDesign(
         !anyInflight(m, s, ACKED);
     },
     hooks: (k) => ({
-      ...(v.keepReportedOffList ? { keepReportedOffList: true } : {}),
+      ...(parts.keepReportedOffList ? { keepReportedOffList: true } : {}),
       /** page_reporting_notify_free() from __free_one_page(), zone->lock held: __page_reporting_request(). */
       freeOnePageDone: (s, _head, order, notify) => {
         if (!notify || order < k.cfg.reportOrder) return;
-        // The broken variant reads "already active" as "nothing we need to do", and the pass ends IDLE.
-        if (v.requestSkipsActive && s[k.at.reporter.state] === k.is.reporter.state.active) return;
-        // atomic_read() == REQUESTED: nothing to do; else xchg(REQUESTED) and, from IDLE, schedule the work.
-        s[k.at.reporter.state] = k.is.reporter.state.requested;
+        parts.request(k, s);
       },
     }),
     steps: (k) => {
@@ -182,20 +283,13 @@ export function pageReportingDesign(
       const R = cfg.reportOrder;
       const P = phase.reporter;
       const st = is.reporter.state;
-      const inBatch = v.noIsolate ? m.layout.at('batch', 'member') : -1;
+      const sgl = parts.sgl.ops(k);
       const wmarkMin = cfg.watermarkMin ?? 0;
       const lowWmark = lowWatermark(cfg);
 
-      /** Whether `head` is a block in the current batch (a scatterlist entry). */
-      const batched = (s: State, head: number): boolean =>
-        v.noIsolate ? s[inBatch + head] !== 0 : s[f.owner + head] === ISOLATED_HEAD;
-
-      /** Order of the batch entry at `head` (the sg entry's length). */
-      const batchOrder = (s: State, head: number): number => (v.noIsolate ? s[inBatch + head] - 1 : s[f.order + head]);
-
       const batchCount = (s: State): number => {
         let n = 0;
-        for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) n++;
+        for (let p = 0; p < cfg.pages; p++) if (sgl.has(s, p)) n++;
         return n;
       };
 
@@ -205,7 +299,7 @@ export function pageReportingDesign(
         for (let j = 0; j < cfg.pages >> order; j++) {
           const head = j << order;
           // "We do not pull pages from the isolate free list."
-          if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !batched(s, head) && !onIsolateList(m, s, head)) mask |= 1 << j;
+          if (isFreeHead(m, s, head, order) && !s[f.reported + head] && !sgl.has(s, head) && !onIsolateList(m, s, head)) mask |= 1 << j;
         }
         return mask;
       };
@@ -213,14 +307,14 @@ export function pageReportingDesign(
       /**
        * How many blocks of `order` __isolate_free_page() would take in a row
        * before its watermark (min + 2^order) refuses one: NR_FREE_PAGES drops
-       * by 2^order with each (the no-isolate variant leaves them counted).
+       * by what each takes.
        */
       const isolations = (s: State, order: number, want: number): number => {
         let free = nrFreePages(m, s);
         let n = 0;
         while (n < want && free > wmarkMin + (1 << order)) {
           n++;
-          if (!v.noIsolate) free -= 1 << order;
+          free -= sgl.freeTaken(order);
         }
         return n;
       };
@@ -260,22 +354,17 @@ export function pageReportingDesign(
         // "report the leftover pages before going idle"
         s[at.reporter.order] = 0;
         s[at.reporter.leftover] = 1;
-        if (v.reportUnderLock) acquire(m, s, reporter);
-        s[at.reporter.phase] = v.reportUnderLock ? P.isolated : P.unlocked;
+        parts.report.leftover(k, s);
       };
 
       /**
        * The sgl is full and the walk meets the next unreported block:
-       * list_rotate_to_front(), spin_unlock_irq(), prdev->report(). The
-       * budget is kept for the drain's budget--.
+       * list_rotate_to_front(), then prdev->report(). The budget is kept for
+       * the drain's budget--.
        */
       const reportFull = (s: State, budget: number): void => {
         s[at.reporter.budget] = budget + 1;
-        if (v.reportUnderLock) s[at.reporter.phase] = P.isolated;
-        else {
-          release(m, s);
-          s[at.reporter.phase] = P.unlocked;
-        }
+        parts.report.full(k, s);
       };
 
       /** What one locked run of page_reporting_cycle()'s loop does (see cycle()). */
@@ -323,12 +412,7 @@ export function pageReportingDesign(
         if (popcount(take) !== took) return false;
         if ((took < fit) !== (outcome === 'refused')) return false;
         acquire(m, s, reporter);
-        for (let j = 0; j < cfg.pages >> order; j++) {
-          if (!(take & (1 << j))) continue;
-          const head = j << order;
-          if (v.noIsolate) s[inBatch + head] = order + 1;
-          else isolateFreePage(m, s, head);
-        }
+        for (let j = 0; j < cfg.pages >> order; j++) if (take & (1 << j)) sgl.add(s, j << order, order);
         if (outcome === 'refused') {
           // The walk leaves the list: the blocks it did not take were turned away by the watermark.
           for (let j = 0; j < cfg.pages >> order; j++) if (can & ~take & (1 << j)) waiveHint(m, s, j << order, order);
@@ -352,41 +436,96 @@ export function pageReportingDesign(
         apply: cycle(outcome),
       });
 
+      /** page_reporting_process(): atomic_set(&prdev->state, PAGE_REPORTING_ACTIVE); no lock. */
+      const pageReportingProcess = (s: State): boolean => {
+        if (s[at.reporter.state] !== st.requested) return false;
+        s[at.reporter.state] = st.active;
+        s[at.reporter.phase] = P.zone;
+        return true;
+      };
+
+      /** page_reporting_process_zone(): zone_watermark_ok() above low_wmark + (CAPACITY << R), then the walk from R; no lock. */
+      const pageReportingProcessZone = (s: State): boolean => {
+        if (!zoneWatermarkOk(m, s, lowWmark + (cfg.capacity << R))) return false;
+        s[at.reporter.phase] = P.walking;
+        s[at.reporter.order] = R;
+        return true;
+      };
+
+      /** page_reporting_process_zone(): "Cancel request if insufficient free memory"; no lock. */
+      const processZoneRefused = (s: State): boolean => {
+        if (zoneWatermarkOk(m, s, lowWmark + (cfg.capacity << R))) return false;
+        // The request is cancelled: what it asked for is waived (no-backed-free-blocks still sees the memory).
+        for (let p = 0; p < cfg.pages; p++) waiveHint(m, s, p, 0);
+        finishPass(s);
+        return true;
+      };
+
+      /** prdev->report() = virtballoon_free_page_report(): add the sgl, kick, then wait; zone->lock as the cycle left it. */
+      const virtballoonFreePageReport = (s: State): boolean => {
+        for (let p = 0; p < cfg.pages; p++) if (sgl.has(s, p)) hintRange(m, s, p, 1 << sgl.order(s, p));
+        s[at.reporter.vq] = is.reporter.vq.posted;
+        s[at.reporter.phase] = P.waiting;
+        s[f.evHintBy] = reporter + 1;
+        return true;
+      };
+
+      /**
+       * page_reporting_drain(), after the report returned; zone->lock taken:
+       * every block put back (no notify), PageReported set only where the
+       * block is still a free head of its order. After a full batch the walk
+       * goes on under the lock, from the head of the same list ("Reset next
+       * to first entry"), with the budget one report lower; after the
+       * leftover the lock is dropped and the pass is over.
+       */
+      const pageReportingDrain = (s: State): boolean => {
+        if (s[at.reporter.vq] !== is.reporter.vq.done) return false;
+        if (!parts.report.relock(k, s)) return false;
+        acquire(m, s, reporter);
+        s[at.reporter.vq] = is.reporter.vq.idle;
+        for (let p = 0; p < cfg.pages; p++) {
+          if (!sgl.has(s, p)) continue;
+          const order = sgl.order(s, p);
+          sgl.drop(s, p);
+          if (isFreeHead(m, s, p, order)) s[f.reported + p] = 1;
+        }
+        if (s[at.reporter.leftover]) {
+          s[at.reporter.leftover] = 0;
+          release(m, s);
+          finishPass(s);
+        } else {
+          // "update budget to reflect call to report function"
+          if (s[at.reporter.budget] > 0) s[at.reporter.budget]--;
+          s[at.reporter.phase] = P.walking;
+        }
+        return true;
+      };
+
+      const report: StepSpec = {
+        name: 'report',
+        kernel: 'virtballoon_free_page_report(): virtqueue_add_inbuf(), kick, wait_event()',
+        apply: virtballoonFreePageReport,
+      };
+
       return {
         reporter: {
           idle: [
             {
               name: 'page_reporting_process',
               kernel: 'page_reporting_process(): atomic_set(&prdev->state, PAGE_REPORTING_ACTIVE); no lock',
-              apply: (s) => {
-                if (s[at.reporter.state] !== st.requested) return false;
-                s[at.reporter.state] = st.active;
-                s[at.reporter.phase] = P.zone;
-                return true;
-              },
+              apply: pageReportingProcess,
             },
           ],
           zone: [
             {
               name: 'page_reporting_process_zone',
               kernel: 'page_reporting_process_zone(): watermark = low_wmark_pages(zone) + (PAGE_REPORTING_CAPACITY << page_reporting_order); zone_watermark_ok(); no lock',
-              apply: (s) => {
-                if (!zoneWatermarkOk(m, s, lowWmark + (cfg.capacity << R))) return false;
-                s[at.reporter.phase] = P.walking;
-                s[at.reporter.order] = R;
-                return true;
-              },
+              apply: pageReportingProcessZone,
             },
             {
               name: 'process_zone_refused',
               kernel: 'page_reporting_process_zone(): "Cancel request if insufficient free memory": return before the walk; no lock',
-              apply: (s) => {
-                if (zoneWatermarkOk(m, s, lowWmark + (cfg.capacity << R))) return false;
-                // The request is cancelled: what it asked for is waived (no-backed-free-blocks still sees the memory).
-                for (let p = 0; p < cfg.pages; p++) waiveHint(m, s, p, 0);
-                finishPass(s);
-                return true;
-              },
+              apply: processZoneRefused,
             },
           ],
           walking: [
@@ -406,102 +545,17 @@ export function pageReportingDesign(
               'page_reporting_cycle(): budget < 0: atomic_set(&prdev->state, PAGE_REPORTING_REQUESTED); next = page; break; zone->lock',
             ),
           ],
-          // Only the report-under-lock variant reaches prdev->report() with zone->lock held.
-          isolated: v.reportUnderLock ? [report()] : [],
-          unlocked: v.reportUnderLock ? [] : [report()],
+          ...parts.report.phases(report),
           waiting: [
             {
               name: 'page_reporting_drain',
               kernel: 'page_reporting_drain(): __putback_isolated_page(), __SetPageReported(), zone->lock',
-              /**
-               * page_reporting_drain(), after the report returned: zone->lock taken,
-               * every block put back (no notify), PageReported set only where the
-               * block is still a free head of its order. After a full batch the walk
-               * goes on under the lock, from the head of the same list ("Reset next
-               * to first entry"), with the budget one report lower; after the
-               * leftover the lock is dropped and the pass is over.
-               */
-              apply: (s) => {
-                if (s[at.reporter.vq] !== is.reporter.vq.done) return false;
-                if (v.reportUnderLock ? !lockHeldBy(m, s, reporter) : !lockFree(m, s)) return false;
-                acquire(m, s, reporter);
-                s[at.reporter.vq] = is.reporter.vq.idle;
-                for (let p = 0; p < cfg.pages; p++) {
-                  if (!batched(s, p)) continue;
-                  const order = batchOrder(s, p);
-                  if (v.noIsolate) s[inBatch + p] = 0;
-                  else putbackIsolatedPage(m, s, p);
-                  if (isFreeHead(m, s, p, order)) s[f.reported + p] = 1;
-                }
-                if (s[at.reporter.leftover]) {
-                  s[at.reporter.leftover] = 0;
-                  release(m, s);
-                  finishPass(s);
-                } else {
-                  // "update budget to reflect call to report function"
-                  if (s[at.reporter.budget] > 0) s[at.reporter.budget]--;
-                  s[at.reporter.phase] = P.walking;
-                }
-                return true;
-              },
+              apply: pageReportingDrain,
             },
           ],
         },
-        host: v.ackBeforeDiscard
-          ? [
-              {
-                name: 'virtqueue_push',
-                kernel: 'virtio_balloon_handle_report(): buffer returned before the discard',
-                pre: () => ({ at: at.reporter.vq, is: is.reporter.vq.posted }),
-                apply: (s) => {
-                  // Broken host: push the buffer back first, discard later (at most one batch pending).
-                  if (s[at.reporter.vq] !== is.reporter.vq.posted || anyInflight(m, s, ACKED)) return false;
-                  ackBeforeDiscard(m, s);
-                  s[at.reporter.vq] = is.reporter.vq.done;
-                  s[f.evServed] = reporter + 1;
-                  return true;
-                },
-              },
-              {
-                name: 'ram_block_discard_range',
-                kernel: 'ram_block_discard_range(): the late discard lands',
-                apply: (s) => {
-                  if (!anyInflight(m, s, ACKED)) return false;
-                  landDiscards(m, s, ACKED);
-                  return true;
-                },
-              },
-            ]
-          : [
-              {
-                name: 'virtio_balloon_handle_report',
-                kernel: 'virtio_balloon_handle_report(): ram_block_discard_range(), then push and notify',
-                pre: () => ({ at: at.reporter.vq, is: is.reporter.vq.posted }),
-                apply: (s) => {
-                  if (s[at.reporter.vq] !== is.reporter.vq.posted) return false;
-                  landDiscards(m, s, HINTED);
-                  s[at.reporter.vq] = is.reporter.vq.done;
-                  s[f.evServed] = reporter + 1;
-                  return true;
-                },
-              },
-            ],
+        host: parts.host(k),
       };
-
-      /** prdev->report() = virtballoon_free_page_report(): add the sgl, kick, then wait. */
-      function report() {
-        return {
-          name: 'report',
-          kernel: 'virtballoon_free_page_report(): virtqueue_add_inbuf(), kick, wait_event()',
-          apply: (s: State) => {
-            for (let p = 0; p < cfg.pages; p++) if (batched(s, p)) hintRange(m, s, p, 1 << batchOrder(s, p));
-            s[at.reporter.vq] = is.reporter.vq.posted;
-            s[at.reporter.phase] = P.waiting;
-            s[f.evHintBy] = reporter + 1;
-            return true;
-          },
-        };
-      }
     },
     expect,
   });
