@@ -1,16 +1,12 @@
-import { spawnSync } from 'node:child_process';
+
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+import { hintcheck } from './helpers.js';
 
-const bin = fileURLToPath(new URL('../bin/hintcheck.js', import.meta.url));
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (...args: string[]) => hintcheck(args);
 
 describe('hintcheck check', () => {
   it('exits 0 when every invariant holds after a complete search', () => {

@@ -10,51 +10,15 @@
  * (the startByValue option) leave the old START ignored, and the design holds.
  */
 import { describe, expect, it } from 'vitest';
+import { model, shape, takeSteps as run, type StepName as Step } from './helpers.js';
 import { check } from '../check/check.js';
-import type { TraceStep } from '../explorers/trace.js';
+
 import { d6FreePageHint } from '../model/designs/d6/catalogue.js';
 import { freePageHintDesign } from '../model/designs/d6/free-page-hint.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Action, Design, Model, State } from '../model/types.js';
+
+import type { Model, State } from '../model/types.js';
 
 // ---------------------------------------------------------------- helpers (as in test/designs/d6.test.ts)
-
-function model(design: Design): Model {
-  return buildModel(design, resolveConfig(design, {}));
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
-}
-
-function actions(m: Model, actor: string, name: string, args: Record<string, number | string> = {}): Action[] {
-  const found = m.actions.filter(
-    (a) => m.actors[a.actor] === actor && a.name === name && Object.entries(args).every(([k, v]) => String(a.args[k]) === String(v)),
-  );
-  if (found.length === 0) throw new Error(`no action matches ${actor} ${name} ${JSON.stringify(args)}`);
-  return found;
-}
-
-type Step = readonly [string, string, Record<string, number | string>?];
-
-/** Take the steps in order from `s`; each must be enabled exactly once. */
-function run(m: Model, s: State, steps: readonly Step[]): State {
-  let cur = settle(m, s);
-  for (const [actor, name, args] of steps) {
-    const taken = actions(m, actor, name, args ?? {}).flatMap((a) => {
-      const next = cur.slice();
-      return a.apply(next) ? [next] : [];
-    });
-    expect(taken, `${actor} ${name} ${JSON.stringify(args ?? {})} enabled once`).toHaveLength(1);
-    cur = settle(m, taken[0]);
-  }
-  return cur;
-}
 
 interface D6View {
   dev: { status: string; cmdId: number };
@@ -65,13 +29,6 @@ interface D6View {
 
 const view = (m: Model, s: State): D6View => m.layout.view(s) as unknown as D6View;
 const bmap = (m: Model, s: State, p: number): number => s[m.layout.at('mig', 'bmap') + p];
-
-function shape(steps: readonly TraceStep[]): string[] {
-  return steps.map((s) => {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    return `${s.actor}: ${s.action}${args ? `(${args})` : ''}`;
-  });
-}
 
 // ---------------------------------------------------------------- the interleaving
 

@@ -1,15 +1,10 @@
-import { spawnSync } from 'node:child_process';
+
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { hintcheck, root } from './helpers.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = fileURLToPath(new URL('../bin/hintcheck.js', import.meta.url));
-
-function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root, env: { ...process.env, ...env } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const run = hintcheck;
 
 describe('the worked example of docs/writing-a-design.md', () => {
   it('checks a design written only against the public API from its own file', () => {

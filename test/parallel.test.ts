@@ -80,8 +80,8 @@ describe('the parallel explorer', () => {
     const lib = await import('../dist/index.js');
     const [design] = await lib.loadDesignFile('examples/page-reporting.ts');
     const file = { id: design.id, file: 'examples/page-reporting.ts' };
-    const one = check(design, {});
-    const two = await checkParallel(design, { workers: 2, source: file, firstTry: 0 });
+    const one = lib.check(design, {});
+    const two = await lib.checkParallel(design, { workers: 2, source: file, firstTry: 0 });
     expect(two.workers).toBe(2);
     expect([two.states, two.transitions]).toEqual([one.states, one.transitions]);
     expect(outcome(two)).toEqual(outcome(one));

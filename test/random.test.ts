@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
+
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { hintcheck } from './helpers.js';
 import { check } from '../check/check.js';
 import { invariantsFor, knownInvariants } from '../invariants/index.js';
 import { findDesign } from '../model/designs/index.js';
@@ -23,12 +24,7 @@ import { mergeReports, randomJson, type RandomReportJson } from '../report/rando
  * (Their speed is measured by the benchmark, not here.)
  */
 
-const bin = fileURLToPath(new URL('../bin/hintcheck.js', import.meta.url));
-
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (...args: string[]) => hintcheck(args);
 
 /** A report without what depends on the machine: time and workers. */
 function portable(r: RandomReportJson): unknown {

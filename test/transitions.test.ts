@@ -5,67 +5,24 @@
  * model's action table by actor, name and arguments, as a trace shows them.
  */
 import { describe, expect, it } from 'vitest';
+import { action, column, model, reachable, state, step, take } from './helpers.js';
 import { d1ArchFreePage, d1HintAfterPoison } from '../model/designs/d1/arch-free-page.js';
 import { d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../model/designs/d5/catalogue.js';
 import type { Config } from '../model/config.js';
 import { discardPage } from '../model/host.js';
-import type { RowView, StateView, Value } from '../model/layout.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Action, Design, Model, State } from '../model/types.js';
+import type { RowView, Value } from '../model/layout.js';
+import { resolveConfig } from '../model/system.js';
+import type { Action, Model, State } from '../model/types.js';
 
 // ---------------------------------------------------------------- helpers
-
-function model(design: Design, over: Partial<Config> = {}): Model {
-  return buildModel(design, resolveConfig(design, over));
-}
-
-/** The one action of `actor` named `name` whose arguments include `args`. */
-function action(m: Model, actor: string, name: string, args: Record<string, string | number> = {}): Action {
-  const found = m.actions.filter(
-    (a) => m.actors[a.actor] === actor && a.name === name && Object.entries(args).every(([k, v]) => String(a.args[k]) === String(v)),
-  );
-  if (found.length !== 1) throw new Error(`${found.length} actions match ${actor} ${name} ${JSON.stringify(args)}`);
-  return found[0];
-}
 
 /** Every action of `actor` named `name`. */
 function actionsOf(m: Model, actor: string, name: string): Action[] {
   return m.actions.filter((a) => m.actors[a.actor] === actor && a.name === name);
 }
 
-/**
- * Apply `a` to a copy of `s` the way the explorer does (transient events
- * zeroed first). Returns the successor, or null when the step is disabled,
- * after checking that a disabled step left its copy untouched.
- */
-function step(m: Model, s: State, a: Action): State | null {
-  const before = settle(m, s);
-  const next = before.slice();
-  if (!a.apply(next)) {
-    expect(Array.from(next), `${a.name} is disabled but changed its copy`).toEqual(Array.from(before));
-    return null;
-  }
-  return next;
-}
-
-/** Like step, but the step must be enabled. */
-function take(m: Model, s: State, a: Action): State {
-  const next = step(m, s, a);
-  expect(next, `${m.actors[a.actor]} ${a.name} ${JSON.stringify(a.args)} should be enabled`).not.toBeNull();
-  return next!;
-}
-
 function enabled(m: Model, s: State, a: Action): boolean {
   return step(m, s, a) !== null;
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
 }
 
 interface Blk {
@@ -92,27 +49,10 @@ function zone(m: Model, blocks: readonly Blk[]): { pages: RowView[]; freeArea: {
   return { pages, freeArea: { nrFree } };
 }
 
-type Patch = { [group: string]: { [field: string]: Value | Value[] } | Partial<RowView>[] };
-
-/** The booted state with `patch` laid over its view: record fields replaced, table rows merged by index. */
-function state(m: Model, patch: Patch, base: State = m.initial()): State {
-  const view = m.layout.view(base) as StateView;
-  for (const [group, p] of Object.entries(patch)) {
-    const cur = view[group];
-    if (Array.isArray(cur)) (p as Partial<RowView>[]).forEach((row, i) => Object.assign(cur[i], row));
-    else Object.assign(cur, p);
-  }
-  return m.layout.fromView(view);
-}
-
 /** A readable field of a state: a record field, or one row's field of a table group. */
 function read(m: Model, s: State, group: string, field: string, row?: number): Value | Value[] {
   const g = m.layout.view(s, true)[group];
   return Array.isArray(g) ? g[row ?? 0][field] : g[field];
-}
-
-function column(m: Model, s: State, group: string, field: string): Value[] {
-  return (m.layout.view(s, true)[group] as RowView[]).map((r) => r[field]);
 }
 
 // ---------------------------------------------------------------- vCPU steps
@@ -858,26 +798,6 @@ describe('D1 host kvm_hc_unused_page_hint', () => {
 });
 
 // ---------------------------------------------------------------- every action, every sampled state
-
-/** Up to `limit` distinct states reachable from the booted one, breadth first (transients zeroed). */
-function reachable(m: Model, limit: number): State[] {
-  const seen = new Set<string>();
-  const out: State[] = [];
-  const add = (s: State): void => {
-    const key = Buffer.from(s).toString('latin1');
-    if (seen.has(key) || out.length >= limit) return;
-    seen.add(key);
-    out.push(s);
-  };
-  add(settle(m, m.initial()));
-  for (let i = 0; i < out.length && out.length < limit; i++) {
-    for (const a of m.actions) {
-      const next = out[i].slice();
-      if (a.apply(next)) add(settle(m, next));
-    }
-  }
-  return out;
-}
 
 describe('every action', () => {
   const models: [string, Model][] = [

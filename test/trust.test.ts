@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
 import { describe, expect, it } from 'vitest';
+import { bin, hintcheck, root } from './helpers.js';
 import { reportError } from '../cli/main.js';
 import { DesignError, InternalError } from '../model/errors.js';
 
@@ -13,14 +14,11 @@ import { DesignError, InternalError } from '../model/errors.js';
  * line (and one JSON object), replays that work as printed, and searches
  * that report what they have when a signal stops them.
  */
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = fileURLToPath(new URL('../bin/hintcheck.js', import.meta.url));
 // One cache of type-checked files for this test file, not the user's.
 const cache = mkdtempSync(join(tmpdir(), 'hintcheck-cache-'));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root, env: { ...process.env, HINTCHECK_CACHE: cache, ...env } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return hintcheck(args, { HINTCHECK_CACHE: cache, ...env });
 }
 
 /** Run, send `signal` once stderr matches `when`, and collect what the process prints. */

@@ -6,121 +6,31 @@
  * deterministic) on every reachable state of a small zone.
  */
 import { describe, expect, it } from 'vitest';
+import { action, column, inOrder, model, race as shortest, reachable, shape, state, step, take } from '../helpers.js';
 import { check } from '../../check/check.js';
 import { explore } from '../../explorers/exhaustive/driver.js';
 import { counterexample, storeParents } from '../../explorers/trace.js';
 import { conservation } from '../../model/allocator-laws.js';
 import type { Invariant } from '../../model/types.js';
-import type { TraceStep } from '../../explorers/trace.js';
+
 import { invariantsFor } from '../../invariants/index.js';
 import type { Config } from '../../model/config.js';
 import { D3B_DESIGNS, d3bAsyncReturn, d3bLockedReturn } from '../../model/designs/d3/async-return.js';
 import { D3A_DESIGNS, d3aCaptureArray } from '../../model/designs/d3/capture-array.js';
-import type { RowView, StateView } from '../../model/layout.js';
-import { buildModel, resolveConfig } from '../../model/system.js';
-import type { Action, Design, Model, State } from '../../model/types.js';
+import type { StateView } from '../../model/layout.js';
+import { resolveConfig } from '../../model/system.js';
+import type { Design, Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 
-/** `actor: step(args)`, the way docs/races/d3ab.md numbers a counterexample. */
-function shape(steps: readonly TraceStep[]): string[] {
-  return steps.map((s) => {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    return `${s.actor}: ${s.action}${args ? `(${args})` : ''}`;
-  });
-}
-
-/** The shortest counterexample of one invariant, which must be violated. */
+/** The shortest counterexample of one invariant, which must be violated, as `actor: step(args)` lines. */
 function race(design: Design, config: Partial<Config>, invariant: string): { steps: string[]; message: string } {
-  const r = check(design, { config, invariants: [invariant] });
-  const res = r.results[0];
-  expect(res.verdict, `${design.id} ${invariant}`).toBe('violated');
-  expect(res.trace!.steps).toHaveLength(res.depth!);
-  return { steps: shape(res.trace!.steps), message: res.message! };
-}
-
-/** Whether `keys` occur in `steps` in this order (other steps may come between). */
-function inOrder(steps: readonly string[], keys: readonly string[]): boolean {
-  let i = 0;
-  for (const s of steps) if (i < keys.length && s === keys[i]) i++;
-  return i === keys.length;
-}
-
-function model(design: Design, over: Partial<Config> = {}): Model {
-  return buildModel(design, resolveConfig(design, over));
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
-}
-
-function action(m: Model, actor: string, name: string, args: Record<string, number> = {}): Action {
-  const found = m.actions.filter(
-    (a) => m.actors[a.actor] === actor && a.name === name && Object.entries(args).every(([k, v]) => a.args[k] === v),
-  );
-  if (found.length !== 1) throw new Error(`${found.length} actions match ${actor} ${name} ${JSON.stringify(args)}`);
-  return found[0];
-}
-
-/** Apply `a` to a copy of `s`; null when disabled (and then the copy must be untouched). */
-function step(m: Model, s: State, a: Action): State | null {
-  const before = settle(m, s);
-  const next = before.slice();
-  if (!a.apply(next)) {
-    expect(Array.from(next), `${a.name} is disabled but changed its copy`).toEqual(Array.from(before));
-    return null;
-  }
-  return next;
-}
-
-function take(m: Model, s: State, a: Action): State {
-  const next = step(m, s, a);
-  expect(next, `${m.actors[a.actor]} ${a.name} ${JSON.stringify(a.args)} should be enabled`).not.toBeNull();
-  return next!;
-}
-
-/** The booted state with rows and records of `patch` laid over its view. */
-function state(m: Model, patch: Record<string, Record<string, unknown> | Partial<RowView>[]>): State {
-  const view = m.layout.view(m.initial()) as StateView;
-  for (const [group, p] of Object.entries(patch)) {
-    const cur = view[group];
-    if (Array.isArray(cur)) (p as Partial<RowView>[]).forEach((row, i) => Object.assign(cur[i], row));
-    else Object.assign(cur, p);
-  }
-  return m.layout.fromView(view);
+  const r = shortest(design, config, invariant);
+  return { steps: shape(r.steps), message: r.message };
 }
 
 function view(m: Model, s: State): StateView {
   return m.layout.view(s);
-}
-
-function column(m: Model, s: State, group: string, field: string): unknown[] {
-  return (view(m, s)[group] as RowView[]).map((r) => r[field]);
-}
-
-/** Every reachable state, transient events zeroed (small bounds only). */
-function reachable(m: Model): State[] {
-  const seen = new Set<string>();
-  const queue: State[] = [settle(m, m.initial())];
-  seen.add(queue[0].join());
-  for (let i = 0; i < queue.length; i++) {
-    for (const a of m.actions) {
-      const next = queue[i].slice();
-      if (!a.apply(next)) continue;
-      const s = settle(m, next);
-      const key = s.join();
-      if (!seen.has(key)) {
-        seen.add(key);
-        queue.push(s);
-      }
-    }
-  }
-  return queue;
 }
 
 // ---------------------------------------------------------------- matrix rows

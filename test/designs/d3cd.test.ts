@@ -7,6 +7,7 @@
  * reachable state of a small zone.
  */
 import { describe, expect, it } from 'vitest';
+import { inOrder, model, race, reachable, same } from '../helpers.js';
 import { check } from '../../check/check.js';
 import { explore } from '../../explorers/exhaustive/driver.js';
 import { counterexample, storeParents, type TraceStep } from '../../explorers/trace.js';
@@ -17,9 +18,9 @@ import {
   D3CD_DESIGNS, d3cBitmap, d3cBitmapNode1, d3cDisableRace, d3cStaleHintArray, d3dBitmapHotplug, d3dBitmapRefcount, d3dDisable,
 } from '../../model/designs/d3/bitmap.js';
 import { BACKED } from '../../model/host.js';
-import { buildModel, resolveConfig } from '../../model/system.js';
+import { resolveConfig } from '../../model/system.js';
 import { IDLE, IN_USE } from '../../model/vcpu.js';
-import type { Design, Model, State } from '../../model/types.js';
+import type { Design } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -28,63 +29,9 @@ function shape(steps: readonly TraceStep[]): string[] {
   return steps.map((s) => `${s.actor}: ${s.action}`);
 }
 
-/** The shortest counterexample of one invariant, which must be violated. */
-function race(design: Design, config: Partial<Config>, invariant: string): { steps: readonly TraceStep[]; message: string } {
-  const r = check(design, { config, invariants: [invariant] });
-  const res = r.results[0];
-  expect(res.verdict, `${design.id} ${invariant}`).toBe('violated');
-  expect(res.trace!.steps).toHaveLength(res.depth!);
-  return { steps: res.trace!.steps, message: res.message! };
-}
-
-/** Whether `want` occurs in `steps`, in order (other steps may come between). */
-function inOrder(steps: readonly string[], want: readonly string[]): boolean {
-  let i = 0;
-  for (const s of steps) if (i < want.length && s === want[i]) i++;
-  return i === want.length;
-}
-
 /** The bit changes of a step, as `bits[b] from -> to`. */
 function bitChanges(step: TraceStep): string[] {
   return step.changes.filter((c) => c.group === 'bitmap' && c.field === 'bits').map((c) => `bits[${c.index}] ${c.from} -> ${c.to}`);
-}
-
-function model(design: Design, over: Partial<Config> = {}): Model {
-  return buildModel(design, resolveConfig(design, over));
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
-}
-
-function same(a: State, b: State): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Every reachable state, transient events zeroed (small bounds only). */
-function reachable(m: Model): State[] {
-  const key = (s: State): string => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1');
-  const seen = new Set<string>();
-  const queue: State[] = [settle(m, m.initial())];
-  seen.add(key(queue[0]));
-  for (let i = 0; i < queue.length; i++) {
-    for (const a of m.actions) {
-      const next = queue[i].slice();
-      if (!a.apply(next)) continue;
-      const s = settle(m, next);
-      if (!seen.has(key(s))) {
-        seen.add(key(s));
-        queue.push(s);
-      }
-    }
-  }
-  return queue;
 }
 
 // ---------------------------------------------------------------- the matrix rows

@@ -6,95 +6,19 @@
  * small zone.
  */
 import { describe, expect, it } from 'vitest';
+import { action, column, model, race, reachable, same, shape, state } from '../helpers.js';
 import { check } from '../../check/check.js';
-import type { TraceStep } from '../../explorers/trace.js';
+
 import { invariantsFor } from '../../invariants/index.js';
-import type { Config } from '../../model/config.js';
+
 import {
   D4_DESIGNS, d4FlagSurvivesAlloc, d4FlagSurvivesMerge, d4SkipWhenBusy, d4VirtioRing,
 } from '../../model/designs/d4/virtio-ring.js';
-import type { RowView, StateView } from '../../model/layout.js';
-import { buildModel, resolveConfig } from '../../model/system.js';
-import type { Action, Design, Model, State } from '../../model/types.js';
+import type { RowView } from '../../model/layout.js';
+import { resolveConfig } from '../../model/system.js';
+import type { State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
-
-/** `actor: step(args)`, the way docs/races/d4.md numbers a counterexample. */
-function shape(steps: readonly TraceStep[]): string[] {
-  return steps.map((s) => {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    return `${s.actor}: ${s.action}${args ? `(${args})` : ''}`;
-  });
-}
-
-/** The shortest counterexample of one invariant, which must be violated. */
-function race(design: Design, config: Partial<Config>, invariant: string): { steps: readonly TraceStep[]; message: string } {
-  const r = check(design, { config, invariants: [invariant] });
-  const res = r.results[0];
-  expect(res.verdict, `${design.id} ${invariant}`).toBe('violated');
-  expect(res.trace!.steps).toHaveLength(res.depth!);
-  return { steps: res.trace!.steps, message: res.message! };
-}
-
-function model(design: Design, over: Partial<Config> = {}): Model {
-  return buildModel(design, resolveConfig(design, over));
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
-}
-
-/** Every reachable state, transient events zeroed (small bounds only). */
-function reachable(m: Model): State[] {
-  const key = (s: State): string => Buffer.from(s.buffer, s.byteOffset, s.byteLength).toString('latin1');
-  const seen = new Set<string>();
-  const queue: State[] = [settle(m, m.initial())];
-  seen.add(key(queue[0]));
-  for (let i = 0; i < queue.length; i++) {
-    for (const a of m.actions) {
-      const next = queue[i].slice();
-      if (!a.apply(next)) continue;
-      const s = settle(m, next);
-      const k = key(s);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      queue.push(s);
-    }
-  }
-  return queue;
-}
-
-function same(a: State, b: State): boolean {
-  return Buffer.compare(a, b) === 0;
-}
-
-function action(m: Model, actor: string, name: string, args: Record<string, number> = {}): Action {
-  const found = m.actions.filter(
-    (a) => m.actors[a.actor] === actor && a.name === name && Object.entries(args).every(([k, v]) => a.args[k] === v),
-  );
-  if (found.length !== 1) throw new Error(`${found.length} actions match ${actor} ${name} ${JSON.stringify(args)}`);
-  return found[0];
-}
-
-/** The booted state with rows and records of `patch` laid over its view. */
-function state(m: Model, patch: Record<string, Record<string, unknown> | Partial<RowView>[]>): State {
-  const view = m.layout.view(m.initial()) as StateView;
-  for (const [group, p] of Object.entries(patch)) {
-    const cur = view[group];
-    if (Array.isArray(cur)) (p as Partial<RowView>[]).forEach((row, i) => Object.assign(cur[i], row));
-    else Object.assign(cur, p);
-  }
-  return m.layout.fromView(view);
-}
-
-function column(m: Model, s: State, group: string, field: string): unknown[] {
-  return (m.layout.view(s)[group] as RowView[]).map((r) => r[field]);
-}
 
 // ---------------------------------------------------------------- matrix rows
 

@@ -8,6 +8,7 @@
  * one-round variants.
  */
 import { describe, expect, it } from 'vitest';
+import { model, race, reachable, settle, shape, takeSteps as run } from '../helpers.js';
 import { check } from '../../check/check.js';
 import type { TraceStep } from '../../explorers/trace.js';
 import { d6AllocatorConservation } from '../../model/designs/d6/invariants/allocator-conservation.js';
@@ -24,28 +25,11 @@ import {
   clearLogOnHint, noDoneOnCancel, noReinitOnReturn, postcopyUnguarded, startUnlocked, startWithoutRequest, unloadLeaks,
 } from '../../model/designs/d6/mutants.js';
 import { DATA } from '../../model/host.js';
-import { buildModel, resolveConfig } from '../../model/system.js';
-import type { Action, Design, Model, State } from '../../model/types.js';
+import { resolveConfig } from '../../model/system.js';
+import type { Model, State } from '../../model/types.js';
 import { IN_USE } from '../../model/vcpu.js';
 
 // ---------------------------------------------------------------- helpers
-
-/** `actor: step(args)`, the way docs/races/d6.md numbers a counterexample. */
-function shape(steps: readonly TraceStep[]): string[] {
-  return steps.map((s) => {
-    const args = Object.entries(s.args).map(([k, v]) => `${k}=${v}`).join(', ');
-    return `${s.actor}: ${s.action}${args ? `(${args})` : ''}`;
-  });
-}
-
-/** The shortest counterexample of one invariant, which must be violated. */
-function race(design: Design, invariant: string, config: Partial<Config> = {}): { steps: readonly TraceStep[]; message: string } {
-  const r = check(design, { config, invariants: [invariant] });
-  const res = r.results[0];
-  expect(res.verdict, `${design.id} ${invariant}`).toBe('violated');
-  expect(res.trace!.steps).toHaveLength(res.depth!);
-  return { steps: res.trace!.steps, message: res.message! };
-}
 
 /** `keys` occur in `steps` in this order (other steps may come between). */
 function expectInOrder(steps: readonly string[], keys: readonly string[]): void {
@@ -60,42 +44,6 @@ function stepAt(steps: readonly TraceStep[], key: string, from = 0): TraceStep {
   const i = all.findIndex((s, j) => j >= from && s === key);
   expect(i, `${key} in\n  ${all.join('\n  ')}`).toBeGreaterThanOrEqual(0);
   return steps[i];
-}
-
-function model(design: Design, over: Partial<Config> = {}): Model {
-  return buildModel(design, resolveConfig(design, over));
-}
-
-/** The actions of `actor` named `name` whose arguments include `args` (a step listed in several phases is one action per phase). */
-function actions(m: Model, actor: string, name: string, args: Record<string, number | string> = {}): Action[] {
-  const found = m.actions.filter(
-    (a) => m.actors[a.actor] === actor && a.name === name && Object.entries(args).every(([k, v]) => String(a.args[k]) === String(v)),
-  );
-  if (found.length === 0) throw new Error(`no action matches ${actor} ${name} ${JSON.stringify(args)}`);
-  return found;
-}
-
-/** The vector with its transient event fields zeroed, as every explored state has them. */
-function settle(m: Model, s: State): State {
-  const w = new Uint32Array(m.layout.words);
-  const out = new Uint8Array(m.layout.size);
-  m.layout.pack(s, w, 0);
-  m.layout.unpack(w, 0, out);
-  return out;
-}
-
-/** Take the steps `[actor, name, args?]` from `s` in order; each must be enabled. */
-function run(m: Model, s: State, steps: readonly (readonly [string, string, Record<string, number | string>?])[]): State {
-  let cur = settle(m, s);
-  for (const [actor, name, args] of steps) {
-    const taken = actions(m, actor, name, args ?? {}).flatMap((a) => {
-      const next = cur.slice();
-      return a.apply(next) ? [next] : [];
-    });
-    expect(taken, `${actor} ${name} ${JSON.stringify(args ?? {})} enabled once`).toHaveLength(1);
-    cur = settle(m, taken[0]);
-  }
-  return cur;
 }
 
 const field = (m: Model, s: State, group: string, name: string, index = 0): number => s[m.layout.at(group, name) + index];
@@ -143,7 +91,7 @@ describe('D6 matrix rows', () => {
 
 describe('known races (designs.md §4)', () => {
   it('row 30: a cancelled migration never says DONE, and the driver keeps its block (d6-no-done-on-cancel)', () => {
-    const { steps, message } = race(d6NoDoneOnCancel, 'd6-driver-returns-blocks');
+    const { steps, message } = race(d6NoDoneOnCancel, {}, 'd6-driver-returns-blocks');
     expect(steps).toHaveLength(13);
     const all = shape(steps);
     expectInOrder(all, [
@@ -159,7 +107,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('row 32: an unlocked free_page_start() lets the last round\'s START restart hinting; a write is lost (d6-status-unlocked)', () => {
-    const { steps, message } = race(d6StatusUnlocked, 'd6-migrated-pages-current');
+    const { steps, message } = race(d6StatusUnlocked, {}, 'd6-migrated-pages-current');
     expect(steps).toHaveLength(21);
     const all = shape(steps);
     expectInOrder(all, [
@@ -182,7 +130,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('20a4da0f2307: a START popped between stop and start restarts the round, and a write is lost (d6-start-without-request)', () => {
-    const { steps } = race(d6StartWithoutRequest, 'd6-migrated-pages-current');
+    const { steps } = race(d6StartWithoutRequest, {}, 'd6-migrated-pages-current');
     expect(steps).toHaveLength(19);
     const all = shape(steps);
     expectInOrder(all, [
@@ -200,7 +148,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('20a4da0f2307: a START popped after DONE hides DONE from the guest (d6-start-without-request)', () => {
-    const { steps } = race(d6StartWithoutRequest, 'd6-driver-returns-blocks');
+    const { steps } = race(d6StartWithoutRequest, {}, 'd6-driver-returns-blocks');
     expect(steps).toHaveLength(14);
     expectInOrder(shape(steps), ['balloon: get_free_page_and_send(block=0)', 'migration: migration_completion', 'iothread: get_free_page_hints', 'balloon: report_free_page_func']);
     expect(stepAt(steps, 'iothread: get_free_page_hints').summary).toContain('dev.status: done -> start');
@@ -208,7 +156,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('row 33: the driver is removed while it holds a block (d6-unload-leak)', () => {
-    const { steps, message } = race(d6UnloadLeak, 'd6-driver-returns-blocks');
+    const { steps, message } = race(d6UnloadLeak, {}, 'd6-driver-returns-blocks');
     expect(steps).toHaveLength(11);
     expectInOrder(shape(steps), [
       'balloon: get_free_page_and_send(block=0)',
@@ -225,7 +173,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('row 34: a block reused while its hint is in flight (accepted), and the write still reaches the destination', () => {
-    const { steps } = race(d6FreePageHint, 'no-reuse-while-hinting');
+    const { steps } = race(d6FreePageHint, {}, 'no-reuse-while-hinting');
     expect(shape(steps)).toEqual([...FIRST_HINT.map(([a, n, args]) => `${a}: ${n}${args ? '(block=0)' : ''}`), 'shrinker: shrinker_scan(block=0)', 'vcpu0: alloc_pages(order=0, block=0)']);
     // designs.md row 34 to the end: the guest writes P, then the host processes the hint, then the migration completes.
     const m = model(d6FreePageHint);
@@ -248,7 +196,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('row 35: a block given back without re-initialising reads stale on the destination (d6-no-reinit-on-return)', () => {
-    const { steps, message } = race(d6NoReinitOnReturn, 'poison-reads-back');
+    const { steps, message } = race(d6NoReinitOnReturn, {}, 'poison-reads-back');
     expect(steps).toHaveLength(13);
     expectInOrder(shape(steps), [
       'balloon: get_free_page_and_send(block=0)',
@@ -263,7 +211,7 @@ describe('known races (designs.md §4)', () => {
   });
 
   it('row 36: under postcopy a hinted page is never sent, and the destination never says DONE (d6-postcopy-hint)', () => {
-    const stall = race(d6PostcopyHint, 'd6-postcopy-pages-arrive');
+    const stall = race(d6PostcopyHint, {}, 'd6-postcopy-pages-arrive');
     expect(stall.steps).toHaveLength(11);
     expectInOrder(shape(stall.steps), [
       'balloon: send_cmd_id_start',
@@ -273,7 +221,7 @@ describe('known races (designs.md §4)', () => {
       'migration: postcopy_start',
     ]);
     expect(stall.steps[10].summary).toContain('migration.stall: 0 -> 1');
-    const leak = race(d6PostcopyHint, 'd6-driver-returns-blocks');
+    const leak = race(d6PostcopyHint, {}, 'd6-driver-returns-blocks');
     expect(leak.steps).toHaveLength(11);
     expectInOrder(shape(leak.steps), ['balloon: get_free_page_and_send(block=0)', 'balloon: send_cmd_id_stop', 'migration: postcopy_start']);
     // Postcopy moves the device as it is: the guest's status stays S_REQUESTED, never S_DONE.
@@ -283,7 +231,7 @@ describe('known races (designs.md §4)', () => {
 
 describe('designs.md §5: QEMU 6.1 clears the dirty log of hinted pages (3143577d6a3f)', () => {
   it('loses a write made while the hint was in flight, on a page the sync left dirty and writable (d6-clear-log-on-hint)', () => {
-    const { steps } = race(d6ClearLogOnHint, 'd6-migrated-pages-current');
+    const { steps } = race(d6ClearLogOnHint, {}, 'd6-migrated-pages-current');
     expect(steps).toHaveLength(15);
     const all = shape(steps);
     expectInOrder(all, [
@@ -355,26 +303,6 @@ describe('d6-allocator-conservation', () => {
 });
 
 // ---------------------------------------------------------------- step rules
-
-/** Every reachable state, transient events zeroed (small bounds only). */
-function reachable(m: Model): State[] {
-  const seen = new Set<string>();
-  const queue: State[] = [settle(m, m.initial())];
-  seen.add(queue[0].join());
-  for (let i = 0; i < queue.length; i++) {
-    for (const a of m.actions) {
-      const next = queue[i].slice();
-      if (!a.apply(next)) continue;
-      const s = settle(m, next);
-      const key = s.join();
-      if (!seen.has(key)) {
-        seen.add(key);
-        queue.push(s);
-      }
-    }
-  }
-  return queue;
-}
 
 const SMALL: readonly { name: string; v: FreePageHintVariant; config?: Partial<Config> }[] = [
   { name: 'unlocked start, start without request', v: { rounds: 1, overrides: { ...startUnlocked, ...startWithoutRequest } } },
