@@ -80,29 +80,15 @@ export interface VcpuStepSpec extends Omit<StepSpec, 'apply'> {
   readonly apply: (s: State, cpu: number, args: Args) => boolean;
 }
 
-export interface DesignHooks<V extends readonly string[]> {
-  /** arch_free_page(), no lock: return true when it issued a synchronous hint the vCPU waits on. */
-  readonly archFreePage?: (s: State, cpu: number, head: number, order: number, when: 'before-poison' | 'after-poison') => boolean;
+/**
+ * The hooks of model/types.ts as a design writes them: the merge hooks name
+ * the design's vCPU phase (or null) where the model takes its number.
+ */
+export interface DesignHooks<V extends readonly string[]> extends Omit<Hooks, 'mergeStep' | 'doneMerging'> {
   /** Merge loop, zone->lock held: a design vCPU phase to park the vCPU in (block in limbo), or null to merge on. */
   readonly mergeStep?: (s: State, cpu: number, head: number, order: number) => V[number] | null;
   /** done_merging, before add_to_free_list(): as mergeStep. */
   readonly doneMerging?: (s: State, cpu: number, head: number, order: number) => V[number] | null;
-  /** The block landed on free_area[order] (notify: false for __putback_isolated_page()). */
-  readonly freeOnePageDone?: (s: State, head: number, order: number, notify: boolean) => void;
-  /** __rmqueue_smallest() handed vCPU `cpu` its block. */
-  readonly allocated?: (s: State, cpu: number, head: number, order: number) => void;
-  /** Whether an allocation may take this free block. */
-  readonly allocatable?: (s: State, head: number, order: number) => boolean;
-  /** Of a block `allocatable` refuses: whether the hint engine keeps it (no-fake-oom counts it held); default: every refused block. */
-  readonly withheldByEngine?: (s: State, head: number, order: number) => boolean;
-  /** A guest write to a page (data at allocation, the poison at free): dirty logging. */
-  readonly pageWritten?: (s: State, page: number) => void;
-  /** Whether a free landing this block (order >= R) asks for a hint (no-missed-hints); default: every one does. */
-  readonly asksForHint?: (s: State, head: number, order: number) => boolean;
-  /** Whether a design actor holds this page in merge limbo (an offlined pageblock); default: only parked vCPUs hold limbo. */
-  readonly limboHeld?: (s: State, page: number) => boolean;
-  /** del_page_from_free_list() forgets __ClearPageReported() (a broken design). */
-  readonly keepReportedOffList?: boolean;
 }
 
 export interface DesignSpec<
