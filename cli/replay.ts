@@ -2,15 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { invariantsFor } from '../invariants/index.js';
 import { loadDesignFile } from '../check/load/load.js';
-import { UsageError, describeConfig } from '../model/config.js';
+import { UsageError } from '../model/config.js';
 import { DESIGNS } from '../model/designs/index.js';
 import { buildModel, resolveConfig } from '../model/system.js';
 import { designIn } from '../model/types.js';
-import { Diverged, parseSchedule, resolveSchedule, stepLabel } from '../explorers/replay.js';
+import { Diverged, parseSchedule, resolveSchedule } from '../explorers/replay.js';
 import { describePath } from '../explorers/trace.js';
 import { replayIds } from '../explorers/random/walk.js';
-import { stepsJson } from '../report/random.js';
-import { formatTrace } from '../report/format.js';
+import { divergedJson, formatReplay, replayJson, type Replayed } from '../report/replay.js';
 import { parseFlags, type FlagKind, type Io } from './args.js';
 
 const REPLAY_FLAGS: Record<string, FlagKind> = { '--json': 'bool', '--design-file': 'string' };
@@ -45,7 +44,7 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
     ids = resolveSchedule(m, sched.steps);
   } catch (e) {
     if (!(e instanceof Diverged)) throw e;
-    if (p['--json']) io.out(JSON.stringify({ design: design.id, config: cfg, ...(changed ? { sourceChanged: true } : {}), replayed: e.step - 1, diverged: { step: e.step, wanted: e.wanted, enabled: e.enabled } }, null, 2) + '\n');
+    if (p['--json']) io.out(JSON.stringify(divergedJson(design, cfg, changed, e), null, 2) + '\n');
     io.err(`hintcheck: ${e.message}\n`);
     return 2;
   }
@@ -55,27 +54,8 @@ export async function runReplay(argv: readonly string[], io: Io): Promise<number
   const recorded = all.filter((i) => i.id === sched.invariant);
   const v = replayIds(m, recorded.length > 0 ? recorded : all, ids);
   const trace = describePath(m, v ? ids.slice(0, v.steps) : ids);
-  if (p['--json']) {
-    io.out(JSON.stringify({
-      design: design.id,
-      config: cfg,
-      ...(changed ? { sourceChanged: true } : {}),
-      replayed: ids.length,
-      ...(sched.invariant !== undefined ? { expected: sched.invariant } : {}),
-      ...(v ? { violated: { invariant: v.invariant, message: v.message, step: v.steps } } : {}),
-      trace: stepsJson(trace),
-    }, null, 2) + '\n');
-  } else {
-    const lines = [`design: ${design.id} - ${design.title}`, `bounds: ${describeConfig(cfg)}`, `replay: ${ids.length} step${ids.length === 1 ? '' : 's'}${sched.explorer !== undefined ? ` found by ${sched.explorer}${sched.seed !== undefined ? ` seed ${sched.seed}` : ''}${sched.run !== undefined ? ` walk ${sched.run}` : ''}` : ''}`, ''];
-    lines.push(...formatTrace(trace));
-    lines.push('');
-    lines.push(
-      v
-        ? `${v.invariant} violated at step ${v.steps}: ${v.message}${sched.invariant !== undefined && sched.invariant !== v.invariant ? ` (the trace was recorded for ${sched.invariant})` : ''}`
-        : `no invariant is violated along the trace${sched.invariant !== undefined ? ` (it was recorded violating ${sched.invariant}: the model no longer does)` : ''}; last step: ${ids.length > 0 ? stepLabel(sched.steps[ids.length - 1]) : 'none'}`,
-    );
-    io.out(lines.join('\n') + '\n');
-  }
+  const replayed: Replayed = { design, config: cfg, sourceChanged: changed, schedule: sched, steps: ids.length, ...(v ? { violated: v } : {}), trace };
+  io.out((p['--json'] ? JSON.stringify(replayJson(replayed), null, 2) : formatReplay(replayed)) + '\n');
   if (!v) return 0;
   return design.accepts?.[v.invariant] !== undefined ? 0 : 1;
 }
