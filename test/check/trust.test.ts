@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
-import { bin, hintcheck, root } from './helpers.js';
-import { reportError } from '../cli/main.js';
-import { DesignError, InternalError } from '../model/errors.js';
+import { bin, hintcheck, root } from '../helpers.js';
+import { reportError } from '../../cli/main.js';
+import { DesignError, InternalError } from '../../model/errors.js';
 
 /**
  * What a verdict rests on: edge invariants that run, design files that are

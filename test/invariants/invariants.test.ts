@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { check } from '../check/check.js';
-import { INVARIANTS } from '../invariants/index.js';
-import { explore } from '../explorers/exhaustive/driver.js';
-import { counterexample, storeParents } from '../explorers/trace.js';
-import type { Invariant } from '../model/types.js';
-import { findDesign } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import { FREE_HEAD } from '../model/allocator.js';
-import type { Model } from '../model/types.js';
+import { check } from '../../check/check.js';
+import { INVARIANTS } from '../../invariants/index.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
+import { counterexample, storeParents } from '../../explorers/trace.js';
+import type { Invariant } from '../../model/types.js';
+import { findDesign } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import { FREE_HEAD } from '../../model/allocator.js';
+import type { Model } from '../../model/types.js';
 
 /**
  * Every invariant is shown to catch a violation: a broken variant, the exact
@@ -60,7 +60,7 @@ describe('allocator-conservation: each of the buddy allocator\'s laws is checked
     ['putback-limbo-leak', /^page \d is in merge limbo but no parked vCPU holds it$/],
     ['putback-reported-first', /^page \d entered __free_one_page\(\) still flagged Reported$/],
   ])('%s', async (id, message) => {
-    const { default: designs } = await import('./fixtures/allocator-mutants.js');
+    const { default: designs } = await import('../fixtures/allocator-mutants.js');
     const r = check(designs.find((d) => d.id === id)!, { invariants: ['allocator-conservation'] });
     if (message === null) {
       expect(r.complete).toBe(true);
@@ -112,7 +112,7 @@ describe('no-missed-hints: what a free asked for is not lost', () => {
   });
 
   it('fails a design that drops a request made while its worker runs, below the largest order and at it', async () => {
-    const { default: design } = await import('./fixtures/drops-request.js');
+    const { default: design } = await import('../fixtures/drops-request.js');
     for (const config of [{}, { pages: 8, reportOrder: 2 }]) {
       const r = check(design, { config, invariants: ['no-missed-hints'] });
       expect(r.results[0].verdict).toBe('violated');
@@ -151,7 +151,7 @@ describe('no-double-report and no-fake-oom', () => {
   });
 
   it('count memory withheld on the free lists: an engine that marks a block unallocatable in place fails no-fake-oom', async () => {
-    const { default: [design] } = await import('./fixtures/withholds-in-place.js');
+    const { default: [design] } = await import('../fixtures/withholds-in-place.js');
     const r = check(design, { invariants: ['no-fake-oom'] });
     expect(r.results[0]).toMatchObject({ verdict: 'violated', depth: 4 });
     expect(r.results[0].unreached).toBeUndefined();
@@ -161,7 +161,7 @@ describe('no-double-report and no-fake-oom', () => {
   });
 
   it('do not count what the design says another actor withholds (withheldByEngine), as D2 does for its offliner', async () => {
-    const { default: [, design] } = await import('./fixtures/withholds-in-place.js');
+    const { default: [, design] } = await import('../fixtures/withholds-in-place.js');
     const r = check(design, { invariants: ['no-fake-oom'] });
     expect(r.complete).toBe(true);
     expect(r.results[0]).toMatchObject({ verdict: 'holds' });

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { hintcheck, root } from './helpers.js';
+import { hintcheck, root } from '../helpers.js';
 
 const run = hintcheck;
 
@@ -42,7 +42,7 @@ describe('the worked example of docs/writing-a-design.md', () => {
 
   it('works as a library: import { defineDesign, check } from hintcheck', async () => {
     // The built package, as a user's code imports it (npm test builds it first).
-    const lib = await import('../dist/index.js');
+    const lib = await import('../../dist/index.js');
     const [design] = await lib.loadDesignFile(`${root}/examples/page-reporting.ts`);
     const report = lib.check(design, { invariants: ['no-reuse-while-hinting'] });
     expect(report.results[0].verdict).toBe('holds');
@@ -68,7 +68,7 @@ describe('design errors', () => {
   });
 
   it('is typed: a forgotten phase or a misspelt enum value does not compile', () => {
-    const file = fileURLToPath(new URL('./fixtures/forgets-a-phase.ts', import.meta.url));
+    const file = fileURLToPath(new URL('../fixtures/forgets-a-phase.ts', import.meta.url));
     const program = ts.createProgram([file], { strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: ['node'], skipLibCheck: true });
     // Each @ts-expect-error must be needed: an unused one is itself an error.
     const diags = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, ' '));

@@ -5,8 +5,8 @@
  * every invariant evaluated on every state and on every transition. It is
  * slow and uses memory freely; it is meant for a few thousand states.
  */
-import type { Invariant, Checks } from '../model/types.js';
-import type { Action, Model, State } from '../model/types.js';
+import type { Invariant, Checks } from '../../model/types.js';
+import type { Action, Model, State } from '../../model/types.js';
 
 export interface OracleResult {
   /** Distinct states (their readable views, events left out). */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_DEPTH, MAX_SEGMENTS_A, MAX_SEGMENTS_B, QuadTable, StateStore, StoreFull } from '../explorers/store.js';
+import { MAX_DEPTH, MAX_SEGMENTS_A, MAX_SEGMENTS_B, QuadTable, StateStore, StoreFull } from '../../explorers/store.js';
 
 describe('QuadTable', () => {
   it('gives dense ids in insertion order and finds every pair again across growth', () => {

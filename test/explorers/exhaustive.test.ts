@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { check } from '../check/check.js';
-import { explore } from '../explorers/exhaustive/driver.js';
-import { describePath, pathTo, storeParents } from '../explorers/trace.js';
-import { findDesign } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
+import { check } from '../../check/check.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
+import { describePath, pathTo, storeParents } from '../../explorers/trace.js';
+import { findDesign } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
 
 function space(design: string, config: object) {
   const d = findDesign(design);

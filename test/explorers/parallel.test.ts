@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { check, checkParallel, type CheckReport } from '../check/check.js';
-import { designSource } from '../check/load/design-ref.js';
-import { exploreParallel } from '../explorers/parallel/parallel.js';
-import { findDesign } from '../model/designs/index.js';
-import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
-import { resolveConfig } from '../model/system.js';
-import { invariantsFor } from '../invariants/index.js';
+import { check, checkParallel, type CheckReport } from '../../check/check.js';
+import { designSource } from '../../check/load/design-ref.js';
+import { exploreParallel } from '../../explorers/parallel/parallel.js';
+import { findDesign } from '../../model/designs/index.js';
+import { spinReference } from '../../model/designs/spin-reference/spin-reference.js';
+import { resolveConfig } from '../../model/system.js';
+import { invariantsFor } from '../../invariants/index.js';
 
 /**
  * A parallel search must be the same search: the same states, transitions
@@ -77,7 +77,7 @@ describe('the parallel explorer', () => {
 
   it('loads a design from its file in every worker', async () => {
     // The built library, as a user's design file imports it.
-    const lib = await import('../dist/index.js');
+    const lib = await import('../../dist/index.js');
     const [design] = await lib.loadDesignFile('examples/page-reporting.ts');
     const file = { id: design.id, file: 'examples/page-reporting.ts' };
     const one = lib.check(design, {});

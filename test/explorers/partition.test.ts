@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { exploreParallel } from '../explorers/parallel/parallel.js';
-import { designSource } from '../check/load/design-ref.js';
-import { choosePartition, keyKeptFunction, namedPartition, ownerFunction } from '../explorers/parallel/partition.js';
-import { ChunkPool, PairQueue } from '../explorers/queue.js';
-import { explore } from '../explorers/exhaustive/driver.js';
-import { invariantsFor } from '../invariants/index.js';
-import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Model, State } from '../model/types.js';
+import { exploreParallel } from '../../explorers/parallel/parallel.js';
+import { designSource } from '../../check/load/design-ref.js';
+import { choosePartition, keyKeptFunction, namedPartition, ownerFunction } from '../../explorers/parallel/partition.js';
+import { ChunkPool, PairQueue } from '../../explorers/queue.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
+import { invariantsFor } from '../../invariants/index.js';
+import { spinReference } from '../../model/designs/spin-reference/spin-reference.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Model, State } from '../../model/types.js';
 
 /**
  * The partition decides only which worker stores and expands a state. A

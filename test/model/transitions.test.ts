@@ -5,14 +5,14 @@
  * model's action table by actor, name and arguments, as a trace shows them.
  */
 import { describe, expect, it } from 'vitest';
-import { action, column, model, reachable, state, step, take } from './helpers.js';
-import { d1ArchFreePage, d1HintAfterPoison } from '../model/designs/d1/arch-free-page.js';
-import { d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../model/designs/d5/catalogue.js';
-import type { Config } from '../model/config.js';
-import { discardPage } from '../model/host.js';
-import type { RowView, Value } from '../model/layout.js';
-import { resolveConfig } from '../model/system.js';
-import type { Action, Model, State } from '../model/types.js';
+import { action, column, model, reachable, state, step, take } from '../helpers.js';
+import { d1ArchFreePage, d1HintAfterPoison } from '../../model/designs/d1/arch-free-page.js';
+import { d5AckBeforeDiscard, d5NoIsolate, d5PageReporting, d5ReportUnderLock } from '../../model/designs/d5/catalogue.js';
+import type { Config } from '../../model/config.js';
+import { discardPage } from '../../model/host.js';
+import type { RowView, Value } from '../../model/layout.js';
+import { resolveConfig } from '../../model/system.js';
+import type { Action, Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers
 

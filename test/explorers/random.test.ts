@@ -5,17 +5,17 @@ import { join } from 'node:path';
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hintcheck } from './helpers.js';
-import { check } from '../check/check.js';
-import { invariantsFor, knownInvariants } from '../invariants/index.js';
-import { findDesign } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Design, Model, State } from '../model/types.js';
-import { Diverged, decodeToken, encodeToken, parseSchedule, resolveSchedule, scheduleOf, traceFile } from '../explorers/replay.js';
-import { scheduleShape, shrinkSchedule } from '../explorers/shrink.js';
-import { replayIds, Walker } from '../explorers/random/walk.js';
-import { checkRandom, type RandomCheckOptions } from '../check/random.js';
-import { mergeReports, randomJson, type RandomReportJson } from '../report/random.js';
+import { hintcheck } from '../helpers.js';
+import { check } from '../../check/check.js';
+import { invariantsFor, knownInvariants } from '../../invariants/index.js';
+import { findDesign } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Design, Model, State } from '../../model/types.js';
+import { Diverged, decodeToken, encodeToken, parseSchedule, resolveSchedule, scheduleOf, traceFile } from '../../explorers/replay.js';
+import { scheduleShape, shrinkSchedule } from '../../explorers/shrink.js';
+import { replayIds, Walker } from '../../explorers/random/walk.js';
+import { checkRandom, type RandomCheckOptions } from '../../check/random.js';
+import { mergeReports, randomJson, type RandomReportJson } from '../../report/random.js';
 
 /**
  * The random explorers (random, PCT, swarm) on the same model and

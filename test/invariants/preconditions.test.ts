@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { invariantsFor, knownInvariants } from '../invariants/index.js';
-import type { Checks, Invariant } from '../model/types.js';
-import type { Config } from '../model/config.js';
-import { DESIGNS, findDesign } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Action, Design, Model, State } from '../model/types.js';
+import { invariantsFor, knownInvariants } from '../../invariants/index.js';
+import type { Checks, Invariant } from '../../model/types.js';
+import type { Config } from '../../model/config.js';
+import { DESIGNS, findDesign } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Action, Design, Model, State } from '../../model/types.js';
 
 /**
  * Coverage preconditions: every invariant says when it has something to say

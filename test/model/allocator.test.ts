@@ -12,7 +12,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { conservation } from '../model/allocator-laws.js';
+import { conservation } from '../../model/allocator-laws.js';
 import {
   ALLOCATED,
   FREE_HEAD,
@@ -24,12 +24,12 @@ import {
   putbackIsolatedPage,
   rmqueue,
   smallestFreeOrder,
-} from '../model/allocator.js';
-import { d1ArchFreePage } from '../model/designs/d1/arch-free-page.js';
-import { d5PageReporting } from '../model/designs/d5/catalogue.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Design, Model, State } from '../model/types.js';
-import { IDLE, IN_USE } from '../model/vcpu.js';
+} from '../../model/allocator.js';
+import { d1ArchFreePage } from '../../model/designs/d1/arch-free-page.js';
+import { d5PageReporting } from '../../model/designs/d5/catalogue.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Design, Model, State } from '../../model/types.js';
+import { IDLE, IN_USE } from '../../model/vcpu.js';
 
 interface Block {
   readonly head: number;

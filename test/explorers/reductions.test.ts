@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { check, resolveReductions, type CheckReport } from '../check/check.js';
-import { explore } from '../explorers/exhaustive/driver.js';
-import { DESIGNS as designs } from '../model/designs/index.js';
-import { spinReference } from '../model/designs/spin-reference/spin-reference.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Config } from '../model/config.js';
-import type { Design, State } from '../model/types.js';
-import { UsageError } from '../model/config.js';
+import { check, resolveReductions, type CheckReport } from '../../check/check.js';
+import { explore } from '../../explorers/exhaustive/driver.js';
+import { DESIGNS as designs } from '../../model/designs/index.js';
+import { spinReference } from '../../model/designs/spin-reference/spin-reference.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Config } from '../../model/config.js';
+import type { Design, State } from '../../model/types.js';
+import { UsageError } from '../../model/config.js';
 
 /**
  * A reduction is only worth its speed if it changes nothing a user reads:

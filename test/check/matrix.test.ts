@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { designPages, stalePages } from '../report/docs.js';
-import { compareBaseline, readBaseline, runMatrix } from '../check/matrix/matrix.js';
-import { DESIGNS } from '../model/designs/index.js';
-import { buildModel } from '../model/system.js';
+import { designPages, stalePages } from '../../report/docs.js';
+import { compareBaseline, readBaseline, runMatrix } from '../../check/matrix/matrix.js';
+import { DESIGNS } from '../../model/designs/index.js';
+import { buildModel } from '../../model/system.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * The regression matrix as CI runs it: every design at every configuration

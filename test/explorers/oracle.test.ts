@@ -1,19 +1,19 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { check, checkParallel, REDUCE_MODES, resolveReductions, type CheckReport, type ReduceMode } from '../check/check.js';
-import { DesignError } from '../model/errors.js';
-import type { DesignRef } from '../explorers/source.js';
-import { invariantsFor } from '../invariants/index.js';
-import type { Config } from '../model/config.js';
-import { DESIGNS } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
-import type { Design } from '../model/types.js';
-import { isDesign } from '../check/load/load.js';
+import { check, checkParallel, REDUCE_MODES, resolveReductions, type CheckReport, type ReduceMode } from '../../check/check.js';
+import { DesignError } from '../../model/errors.js';
+import type { DesignRef } from '../../explorers/source.js';
+import { invariantsFor } from '../../invariants/index.js';
+import type { Config } from '../../model/config.js';
+import { DESIGNS } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
+import type { Design } from '../../model/types.js';
+import { isDesign } from '../../check/load/load.js';
 import { naiveExplore, OracleDesignError, type OracleResult } from './oracle.js';
 
 /**
- * The real explorer against the naive one (test/oracle.ts), on every
+ * The real explorer against the naive one (test/explorers/oracle.ts), on every
  * design of the catalogue, the examples and the fixtures, at bounds small
  * enough for the naive one: the same verdict per invariant and the same
  * shortest counterexample length, under every reduction the design
@@ -21,7 +21,7 @@ import { naiveExplore, OracleDesignError, type OracleResult } from './oracle.js'
  * check it should not (an event gate, a sampled segment, a reduction that
  * loses a state) shows up here as a verdict or a depth that differs.
  */
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The naive explorer's budget per configuration: a few thousand states. */
 const LIMIT = 6000;
@@ -120,7 +120,7 @@ const files = [
 
 describe('the explorer against a naive reference explorer', async () => {
   const cases: Case[] = DESIGNS.map((d) => ({ name: d.id, design: d, source: { id: d.id } }));
-  // Files that do not load, or export no design, are reported as such by load.ts (test/design-api.test.ts, test/trust.test.ts).
+  // Files that do not load, or export no design, are reported as such by load.ts (test/model/design-api.test.ts, test/check/trust.test.ts).
   const failing: string[] = [];
   for (const f of files) {
     let mod: Record<string, unknown>;

@@ -10,13 +10,13 @@
  * (the startByValue option) leave the old START ignored, and the design holds.
  */
 import { describe, expect, it } from 'vitest';
-import { model, shape, takeSteps as run, type StepName as Step } from './helpers.js';
-import { check } from '../check/check.js';
+import { model, shape, takeSteps as run, type StepName as Step } from '../helpers.js';
+import { check } from '../../check/check.js';
 
-import { d6FreePageHint } from '../model/designs/d6/catalogue.js';
-import { freePageHintDesign } from '../model/designs/d6/free-page-hint.js';
+import { d6FreePageHint } from '../../model/designs/d6/catalogue.js';
+import { freePageHintDesign } from '../../model/designs/d6/free-page-hint.js';
 
-import type { Model, State } from '../model/types.js';
+import type { Model, State } from '../../model/types.js';
 
 // ---------------------------------------------------------------- helpers (as in test/designs/d6.test.ts)
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Layout } from '../model/layout.js';
-import { findDesign } from '../model/designs/index.js';
-import { buildModel, resolveConfig } from '../model/system.js';
+import { Layout } from '../../model/layout.js';
+import { findDesign } from '../../model/designs/index.js';
+import { buildModel, resolveConfig } from '../../model/system.js';
 
 describe('Layout', () => {
   const d = findDesign('d5-page-reporting');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
-import { hintcheck } from './helpers.js';
+import { hintcheck } from '../helpers.js';
 
 const run = (...args: string[]) => hintcheck(args);
 
@@ -118,7 +118,7 @@ describe('hintcheck list', () => {
 });
 
 describe('hintcheck matrix', () => {
-  // The full matrix runs in test/matrix.test.ts; here the command itself, on the example design.
+  // The full matrix runs in test/check/matrix.test.ts; here the command itself, on the example design.
   it('prints the table and exits 0 when no verdict moved', () => {
     const r = run('matrix', '--design-file', 'examples/page-reporting.ts');
     expect(r.code).toBe(0);
