@@ -6,6 +6,7 @@
 import type { Config } from '../../config.js';
 import type { Design } from '../../types.js';
 import { bitmapDesign } from './bitmap.js';
+import { staleHintArray } from './bitmap-mutants.js';
 
 /** What the family accepts by design. */
 export const D3CD_ACCEPTS = {
@@ -129,7 +130,7 @@ export const d3cStaleHintArray = bitmapDesign(
   'd3c-stale-hint-array',
   'D3c with v11\'s hint_pages() array as posted',
   'd3c-bitmap whose report is v11\'s: hint_pages() writes isolated_pages[0..n) of a max_pages array that is never cleared, page_hinting_report() hands QEMU the whole array, and QEMU madvises every entry up to the first gpa 0. A leftover batch shorter than the batch before it reports the previous batch\'s ranges again, whatever the guest did with them since.',
-  { staleArray: true },
+  { overrides: staleHintArray },
   [
     {
       violates: ['no-reuse-while-hinting', ...STRICT, ...ACCEPTED],
