@@ -16,7 +16,7 @@ import { FREE_HEAD } from '../../model/allocator.js';
 import type { Config } from '../../model/config.js';
 import {
   D3CD_DESIGNS, d3cBitmap, d3cBitmapNode1, d3cDisableRace, d3cStaleHintArray, d3dBitmapHotplug, d3dBitmapRefcount, d3dDisable,
-} from '../../model/designs/d3/bitmap.js';
+} from '../../model/designs/d3/bitmap-catalogue.js';
 import { BACKED } from '../../model/host.js';
 import { resolveConfig } from '../../model/system.js';
 import { IDLE, IN_USE } from '../../model/vcpu.js';
