@@ -91,6 +91,7 @@ interface Worker {
   readonly lowWmark: number;
 }
 
+/** The blocks in the sgl (PAGE_REPORTING_CAPACITY - *offset). */
 function batchCount(w: Worker, s: State): number {
   let n = 0;
   for (let p = 0; p < w.k.cfg.pages; p++) if (w.sgl.has(s, p)) n++;
@@ -237,6 +238,7 @@ function cycle(w: Worker, outcome: Outcome) {
   };
 }
 
+/** A page_reporting_cycle() step that ends as `outcome`, for every choice of blocks at every order; zone->lock. */
 function cycleStep(w: Worker, outcome: Outcome, name: string, kernel: string): StepSpec {
   const { m, cfg, at } = w.k;
   const f = m.f;
