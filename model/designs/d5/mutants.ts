@@ -6,7 +6,8 @@ import type { StepSpec } from '../../design-api.js';
 import { ACKED, ackBeforeDiscard, anyInflight, landDiscards } from '../../host.js';
 import type { State } from '../../types.js';
 import { acquire, lockHeldBy } from '../../zone-lock.js';
-import { pageReportingRequest, type ReporterKit, type ReportLocking, type Scatterlist } from './page-reporting.js';
+import type { ReporterKit, ReportLocking, Scatterlist } from './kit.js';
+import { pageReportingRequest } from './reporter.js';
 
 /** Report while still holding zone->lock (no spin_unlock before report). */
 export const reportHoldingLock: ReportLocking = {
