@@ -6,7 +6,7 @@
 import { UsageError } from '../config.js';
 import { designIn, type Design } from '../types.js';
 import { D1_DESIGNS } from './d1/arch-free-page.js';
-import { D2_DESIGNS } from './d2/merge-notifier.js';
+import { D2_DESIGNS } from './d2/catalogue.js';
 import { D3B_DESIGNS } from './d3/async-return.js';
 import { D3CD_DESIGNS } from './d3/bitmap-catalogue.js';
 import { D3A_DESIGNS } from './d3/capture-array.js';

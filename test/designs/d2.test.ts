@@ -10,9 +10,9 @@ import { check } from '../../check/check.js';
 import type { TraceStep } from '../../explorers/trace.js';
 import { invariantsFor } from '../../invariants/index.js';
 import type { Config } from '../../model/config.js';
-import {
-  D2_ACCEPTS, D2_DESIGNS, d2AfterDoneMerging, d2HintUnderLock, d2IsolationRace, d2MergeNotifier, isolationRaceDesign,
-} from '../../model/designs/d2/merge-notifier.js';
+import { D2_ACCEPTS, D2_DESIGNS, d2AfterDoneMerging, d2HintUnderLock, d2IsolationRace, d2MergeNotifier } from '../../model/designs/d2/catalogue.js';
+import { isolationRaceDesign } from '../../model/designs/d2/merge-notifier.js';
+import { archMergePageHoldingLock } from '../../model/designs/d2/mutants.js';
 import { d1ArchFreePage } from '../../model/designs/d1/arch-free-page.js';
 import { buildModel, resolveConfig } from '../../model/system.js';
 import type { Design, State } from '../../model/types.js';
@@ -197,7 +197,7 @@ describe('designs.md §4 row 3: the merge resumes with the migratetype cached be
   });
 
   it('needs the lock drop: the same offliner beside D2 holding the lock keeps every page in one place', () => {
-    const control = isolationRaceDesign('d2-isolation-control', 'control', 'D2 holding the lock, beside the offliner', { holdLock: true }, []);
+    const control = isolationRaceDesign('d2-isolation-control', 'control', 'D2 holding the lock, beside the offliner', { merge: archMergePageHoldingLock }, []);
     for (const config of [{}, { cpus: 2, pages: 8, maxOrder: 2, reportOrder: 2 }]) {
       const r = check(control, { config, invariants: ['allocator-conservation', 'no-hint-under-zone-lock'], traces: false });
       expect(r.complete).toBe(true);
