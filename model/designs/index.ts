@@ -10,7 +10,7 @@ import { D2_DESIGNS } from './d2/catalogue.js';
 import { D3B_DESIGNS } from './d3/async-return.js';
 import { D3CD_DESIGNS } from './d3/bitmap-catalogue.js';
 import { D3A_DESIGNS } from './d3/capture-array.js';
-import { D4_DESIGNS } from './d4/virtio-ring.js';
+import { D4_DESIGNS } from './d4/catalogue.js';
 import { D5_DESIGNS } from './d5/catalogue.js';
 import { D6_DESIGNS } from './d6/catalogue.js';
 import { spinReference } from './spin-reference/spin-reference.js';

@@ -13,7 +13,7 @@ import { invariantsFor } from '../../invariants/index.js';
 
 import {
   D4_DESIGNS, d4FlagSurvivesAlloc, d4FlagSurvivesMerge, d4SkipWhenBusy, d4VirtioRing,
-} from '../../model/designs/d4/virtio-ring.js';
+} from '../../model/designs/d4/catalogue.js';
 import type { RowView } from '../../model/layout.js';
 import { resolveConfig } from '../../model/system.js';
 import type { State } from '../../model/types.js';
