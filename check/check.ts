@@ -78,7 +78,8 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
   const quick = first > 0 ? await checkAsync(design, { ...opts, maxSeconds: Math.min(opts.maxSeconds ?? Infinity, first) }) : undefined;
   if (quick !== undefined && (quick.stoppedBy !== 'max-seconds' || (opts.maxSeconds !== undefined && opts.maxSeconds <= first))) return quick;
   const before = quick?.seconds ?? 0;
-  const { cfg, invs, m, reduce, memoryLimit } = prepare(design, opts);
+  const { cfg, invs, m, reduce, explore: one } = prepare(design, opts);
+  const { invariants: _invariants, reduce: _reduce, ...limits } = one;
   const r = await exploreParallel({
     design: designSource(opts.source),
     afterWorkers: afterWorkers(opts.source),
@@ -87,11 +88,9 @@ export async function checkParallel(design: Design, opts: ParallelCheckOptions =
     invariants: invs.map((i) => i.id),
     reduce,
     workers,
-    memoryLimit,
-    ...(opts.maxStates !== undefined ? { maxStates: opts.maxStates } : {}),
-    ...(opts.maxSeconds !== undefined ? { maxSeconds: opts.maxSeconds - before } : {}),
-    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
-    ...(opts.interrupt !== undefined ? { interrupt: opts.interrupt } : {}),
+    ...limits,
+    // The engine's first try spent part of the budget.
+    ...(limits.maxSeconds !== undefined ? { maxSeconds: limits.maxSeconds - before } : {}),
   });
   let results: InvariantResult[];
   if (r.violations.size > 0 && (opts.traces ?? true)) {

@@ -16,9 +16,8 @@ export interface Reductions {
 
 export const NO_REDUCTIONS: Reductions = { symmetry: false, por: false };
 
-export interface ExploreOptions {
-  readonly invariants: readonly Invariant[];
-  readonly reduce?: Reductions;
+/** Where a search stops short, on one engine or several, and how it reports while it runs. */
+export interface SearchLimits {
   /** Refuse to grow the visited set past this many bytes (the search stops, unknown). */
   readonly memoryLimit?: number;
   /** Stop (incomplete) once this many distinct states are stored. */
@@ -30,6 +29,11 @@ export interface ExploreOptions {
   readonly progressMs?: number;
   /** A word (on a SharedArrayBuffer) that, once nonzero, stops the search: `interrupted`, incomplete. */
   readonly interrupt?: Int32Array;
+}
+
+export interface ExploreOptions extends SearchLimits {
+  readonly invariants: readonly Invariant[];
+  readonly reduce?: Reductions;
 }
 
 export interface Progress {

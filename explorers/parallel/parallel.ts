@@ -22,13 +22,13 @@ import type { Config } from '../../model/config.js';
 import type { Model } from '../../model/types.js';
 import { deserializeError, InternalError, serializeError } from '../../model/errors.js';
 import { buildModel } from '../../model/system.js';
-import type { Reductions, Progress, StopReason, SearchCoverage, SearchTotals } from '../exhaustive/types.js';
+import type { Reductions, SearchLimits, StopReason, SearchCoverage, SearchTotals } from '../exhaustive/types.js';
 import { choosePartition, namedPartition, type Partition } from './partition.js';
 import { mib } from '../units.js';
 import { designOfSource, runnable, type DesignSource } from '../source.js';
 import { CTRL_ARRIVALS, CTRL_STOP, STATS, STAT_COUNT, STAT_QUEUE, STAT_TRANSITIONS, type LevelReport, type WorkerCommand, type WorkerInit, type WorkerReply } from './protocol.js';
 
-export interface ParallelOptions {
+export interface ParallelOptions extends SearchLimits {
   readonly design: DesignSource;
   readonly config: Config;
   /** Run once the workers are gone (e.g. to remove what a design file's load left behind). */
@@ -41,13 +41,6 @@ export interface ParallelOptions {
   readonly invariants: readonly string[];
   readonly reduce: Reductions;
   readonly workers: number;
-  readonly memoryLimit?: number;
-  readonly maxStates?: number;
-  readonly maxSeconds?: number;
-  readonly onProgress?: (p: Progress) => void;
-  readonly progressMs?: number;
-  /** Once this word is nonzero the workers stop between two states: `interrupted`. */
-  readonly interrupt?: Int32Array;
 }
 
 export interface ParallelViolation {
